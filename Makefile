@@ -1,0 +1,30 @@
+# Structural Dropout: `make help` lists the targets.
+UV ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+RUN := $(UV) run --frozen
+PY := $(RUN) python
+
+.DEFAULT_GOAL := help
+.PHONY: help setup test test-all lint reproduce-mnist figures clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+setup: ## install uv if missing, then every dependency from uv.lock
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install uv
+	$(UV) sync --frozen
+
+test: ## run the test suite (fast, CPU only)
+	$(RUN) pytest -q
+
+lint: ## ruff check of the whole tree
+	$(RUN) ruff check .
+
+reproduce-mnist: ## MNIST: train once (cpu profile, ~3 min), sweep all 256 widths -> results/mnist/
+	$(PY) scripts/train.py experiment=mnist profile=cpu results_dir=results/mnist \
+		hydra.run.dir=outputs/reproduce/mnist
+
+figures: ## redraw every figure from the committed CSVs in results/
+	$(PY) scripts/figures.py results
+
+clean: ## delete run outputs (outputs/, multirun/); keeps results/ and data/
+	rm -rf outputs multirun .pytest_cache .ruff_cache

@@ -1,0 +1,85 @@
+"""MNIST classification: the Task the shared loops train and sweep."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .data import load_split
+
+
+class MnistTask:
+    """Train on the 60k training images minus ``val_size`` held out; the sweep uses the 10k test.
+
+    ``train_limit`` / ``test_limit`` keep only the first N images (for smoke tests).
+    """
+
+    metric = "accuracy"
+
+    def __init__(
+        self,
+        data_dir: str,
+        download: bool = True,
+        batch_size: int = 128,
+        eval_batch_size: int = 5000,
+        val_size: int = 5000,
+        train_limit: int | None = None,
+        test_limit: int | None = None,
+    ):
+        if batch_size < 1 or eval_batch_size < 1 or val_size < 0:
+            raise ValueError(
+                f"batch_size={batch_size}, eval_batch_size={eval_batch_size} must be >= 1 "
+                f"and val_size={val_size} >= 0"
+            )
+        self.data_dir, self.download = data_dir, download
+        self.batch_size, self.eval_batch_size, self.val_size = batch_size, eval_batch_size, val_size
+        self.train_limit, self.test_limit = train_limit, test_limit
+        self.splits: dict[str, tuple[Tensor, Tensor]] = {}
+
+    def setup(self, device: torch.device) -> None:
+        x, y = load_split(self.data_dir, "train", self.download)
+        x, y = x[: self.train_limit], y[: self.train_limit]
+        if not 0 <= self.val_size < len(x):
+            raise ValueError(f"val_size={self.val_size} leaves no training images of {len(x)}")
+        n_train = len(x) - self.val_size
+        test_x, test_y = load_split(self.data_dir, "test", self.download)
+        self.splits = {
+            "train": (x[:n_train].to(device), y[:n_train].to(device)),
+            "val": (x[n_train:].to(device), y[n_train:].to(device)),
+            "test": (test_x[: self.test_limit].to(device), test_y[: self.test_limit].to(device)),
+        }
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return -(-len(self.splits["train"][1]) // self.batch_size)
+
+    def train_batches(self) -> Iterator[tuple[Tensor, Tensor]]:
+        x, y = self.splits["train"]
+        order = torch.randperm(len(y)).to(y.device)
+        for i in range(0, len(y), self.batch_size):
+            index = order[i : i + self.batch_size]
+            yield x[index], y[index]
+
+    def loss(self, model: nn.Module, batch: tuple[Tensor, Tensor]) -> Tensor:
+        x, y = batch
+        return F.cross_entropy(model(x), y)
+
+    def prepare_eval(self, model: nn.Module, split: str) -> tuple[Tensor, Tensor]:
+        if split not in self.splits:
+            raise ValueError(f"unknown split {split!r}; choose from {sorted(self.splits)}")
+        if len(self.splits[split][1]) == 0:
+            raise ValueError(f"split {split!r} is empty (val_size=0?)")
+        return self.splits[split]
+
+    def evaluate(self, model: nn.Module, prepared: tuple[Tensor, Tensor]) -> float:
+        x, y = prepared
+        correct = sum(
+            (model(x[i : i + self.eval_batch_size]).argmax(1) == y[i : i + self.eval_batch_size])
+            .sum()
+            .item()
+            for i in range(0, len(y), self.eval_batch_size)
+        )
+        return correct / len(y)

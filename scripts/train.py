@@ -1,0 +1,18 @@
+"""Train one model, then sweep every width: python scripts/train.py experiment=mnist profile=cpu"""
+
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from structural_dropout.pipeline import train_and_sweep
+
+
+@hydra.main(version_base="1.3", config_path="../configs", config_name="train")
+def main(config: DictConfig) -> None:
+    train_and_sweep(config, Path(HydraConfig.get().runtime.output_dir))
+
+
+if __name__ == "__main__":
+    main()

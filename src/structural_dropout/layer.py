@@ -1,0 +1,214 @@
+"""The structural dropout layer.
+
+In training, a step keeps only the first ``c`` of a layer's ``width`` features and drops the rest;
+``c`` is random, so the network learns to put what matters most into its first features. At
+evaluation a fixed width is chosen, and any prefix of the trained layer is a usable smaller layer.
+
+This module imports torch only: it is the part users copy into their own models.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import Tensor, nn
+from torch.utils.hooks import RemovableHandle
+
+
+def check_width(width: int, layer_width: int, name: str = "width") -> int:
+    """Return ``width`` if ``1 <= width <= layer_width``, else raise a ValueError naming it."""
+    if isinstance(width, bool) or not isinstance(width, int):
+        raise ValueError(f"{name} must be an int, got {width!r}")
+    if not 1 <= width <= layer_width:
+        raise ValueError(f"{name}={width} is outside 1..{layer_width} (the layer width)")
+    return width
+
+
+def rescale_factor(cut: int, width: int, rescale: bool) -> float:
+    """The factor the kept features are multiplied by, so their sum keeps its scale."""
+    return width / cut if rescale and cut < width else 1.0
+
+
+def structural_dropout(
+    x: Tensor, cut: int, width: int, rescale: bool = True, dim: int = -1
+) -> Tensor:
+    """Keep the first ``cut`` of ``width`` features along ``dim``; returns ``cut`` features.
+
+    ``x`` may hold all ``width`` features (the rest are sliced away) or exactly ``cut`` of them
+    (a producer that computed only the kept units, which is how training gets cheaper).
+    """
+    n = x.shape[dim]
+    if n == width and cut < width:
+        x = x.narrow(dim, 0, cut)
+    elif n != cut:
+        raise ValueError(f"expected {width} or {cut} features along dim {dim}, got {n}")
+    factor = rescale_factor(cut, width, rescale)
+    return x * factor if factor != 1.0 else x
+
+
+def structural_dropout_mask(
+    x: Tensor, cut: int, width: int, rescale: bool = True, dim: int = -1
+) -> Tensor:
+    """The slow, obvious form: zero the features at and above ``cut``, keep the shape."""
+    if x.shape[dim] != width:
+        raise ValueError(f"expected {width} features along dim {dim}, got {x.shape[dim]}")
+    shape = [1] * x.dim()
+    shape[dim] = width
+    mask = (torch.arange(width, device=x.device) < cut).to(x.dtype).view(shape)
+    return x * mask * rescale_factor(cut, width, rescale)
+
+
+class StructuralDropout(nn.Module):
+    """Drops every feature above a random cut ``c``; ``c`` is fixed by ``set_width`` at eval.
+
+    Args:
+        width: number of features of the layer this follows.
+        p: probability that a training step truncates at all.
+        lower_bound, step: a truncating step draws ``c`` uniformly from
+            ``lower_bound, lower_bound + step, ..., width`` (``width`` always included).
+        rescale: multiply the kept features by ``width / c`` (the paper's setting), in training
+            and at a fixed eval width alike, so a width means the same function in both.
+        dim: the feature dimension.
+        mode: ``"mask"`` keeps the tensor shape (drop-in anywhere); ``"slice"`` returns only the
+            kept features, for a next layer that accepts fewer inputs (``SlicedLinear``).
+    """
+
+    def __init__(
+        self,
+        width: int,
+        p: float = 1.0,
+        lower_bound: int = 1,
+        step: int = 1,
+        rescale: bool = True,
+        dim: int = -1,
+        mode: str = "mask",
+    ):
+        super().__init__()
+        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+            raise ValueError(f"width must be a positive int, got {width!r}")
+        check_probability(p)
+        check_width(lower_bound, width, "lower_bound")
+        if isinstance(step, bool) or not isinstance(step, int) or step < 1:
+            raise ValueError(f"step must be an int >= 1, got {step!r}")
+        if mode not in ("mask", "slice"):
+            raise ValueError(f"mode must be 'mask' or 'slice', got {mode!r}")
+        self.width, self.p, self.lower_bound, self.step = width, float(p), lower_bound, step
+        self.rescale, self.dim, self.mode = rescale, dim, mode
+        self.eval_width: int | None = None  # None: full width
+        self.cut: int | None = None  # set by `share_cuts` for the current step; else drawn here
+        self.pinned = False  # True inside `fixed_cut`: `share_cuts` leaves `cut` alone
+
+    @property
+    def num_cuts(self) -> int:
+        """How many cuts the grid holds (the last one is always the full width)."""
+        return math.ceil((self.width - self.lower_bound) / self.step) + 1
+
+    def draw_cut(self, generator: torch.Generator | None = None) -> int:
+        """One training step's cut: full width with probability ``1 - p``, else from the grid."""
+        if self.p == 0.0 or (self.p < 1.0 and torch.rand((), generator=generator) >= self.p):
+            return self.width
+        i = int(torch.randint(self.num_cuts, (), generator=generator))
+        return min(self.lower_bound + i * self.step, self.width)
+
+    def set_width(self, width: int | None) -> None:
+        """Fix the width used at evaluation (None: full width)."""
+        self.eval_width = None if width is None else check_width(width, self.width)
+
+    def active_width(self) -> int:
+        """The number of features kept by this forward pass."""
+        if self.training:
+            return self.cut if self.cut is not None else self.draw_cut()
+        return self.width if self.eval_width is None else self.eval_width
+
+    def forward(self, x: Tensor) -> Tensor:
+        cut = self.active_width()
+        drop = structural_dropout_mask if self.mode == "mask" else structural_dropout
+        return drop(x, cut, self.width, self.rescale, self.dim)
+
+    def extra_repr(self) -> str:
+        return (
+            f"width={self.width}, p={self.p}, lower_bound={self.lower_bound}, step={self.step}, "
+            f"rescale={self.rescale}, eval_width={self.eval_width}"
+        )
+
+
+def check_probability(p: float) -> float:
+    if isinstance(p, bool) or not isinstance(p, int | float) or not 0.0 <= p <= 1.0:
+        raise ValueError(f"p must be a probability in [0, 1], got {p!r}")
+    return float(p)
+
+
+def structural_layers(model: nn.Module) -> list[StructuralDropout]:
+    return [m for m in model.modules() if isinstance(m, StructuralDropout)]
+
+
+def set_width(model: nn.Module, width: int | None) -> None:
+    """Set the evaluation width of every structural dropout layer of ``model`` in one call.
+
+    A layer narrower than ``width`` keeps all its units; ``width`` above the widest layer is an
+    error. ``None`` restores full width.
+    """
+    layers = structural_layers(model)
+    if not layers:
+        raise ValueError(f"{type(model).__name__} has no StructuralDropout layer to set")
+    if width is not None:
+        check_width(width, max(layer.width for layer in layers))
+    for layer in layers:
+        layer.set_width(None if width is None else min(width, layer.width))
+
+
+def model_width(model: nn.Module) -> int:
+    """The widest structural dropout layer of ``model``: the largest width a sweep can set."""
+    layers = structural_layers(model)
+    if not layers:
+        raise ValueError(f"{type(model).__name__} has no StructuralDropout layer")
+    return max(layer.width for layer in layers)
+
+
+def draw_shared_cut(layers: list[StructuralDropout], generator=None) -> int:
+    """One cut for all ``layers``, drawn on the grid of the widest of them."""
+    settings = {(layer.p, layer.lower_bound, layer.step) for layer in layers}
+    if len(settings) > 1:
+        raise ValueError(
+            f"a shared cut needs the same p, lower_bound and step in every layer, got {settings}"
+        )
+    return max(layers, key=lambda layer: layer.width).draw_cut(generator)
+
+
+def share_cuts(model: nn.Module) -> RemovableHandle:
+    """Make every training forward of ``model`` use one cut for all its layers.
+
+    Before each training forward, one cut is drawn and every layer keeps ``min(cut, its width)``
+    units, which is exactly the model a later ``set_width(model, cut)`` evaluates. The cut holds
+    for the whole forward, even if a layer is called several times in it.
+    """
+
+    def draw(module: nn.Module, args) -> None:
+        if module.training:
+            layers = [layer for layer in structural_layers(module) if not layer.pinned]
+            if layers:
+                cut = draw_shared_cut(layers)
+                for layer in layers:
+                    layer.cut = min(cut, layer.width)
+
+    return model.register_forward_pre_hook(draw)
+
+
+@contextmanager
+def fixed_cut(model: nn.Module, width: int) -> Iterator[None]:
+    """Train at a chosen cut instead of a random one (e.g. to train the smallest and the full
+    width in the same step). Layers narrower than ``width`` keep all their units."""
+    layers = structural_layers(model)
+    if not layers:
+        raise ValueError(f"{type(model).__name__} has no StructuralDropout layer")
+    check_width(width, max(layer.width for layer in layers))
+    for layer in layers:
+        layer.cut, layer.pinned = min(width, layer.width), True
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.cut, layer.pinned = None, False

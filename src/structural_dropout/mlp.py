@@ -1,0 +1,182 @@
+"""Truncatable fully connected layers: they compute only the units a cut keeps."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .layer import StructuralDropout, check_probability, share_cuts, structural_dropout
+
+
+@dataclass(frozen=True)
+class DropoutSpec:
+    """How a model's hidden layers are dropped; ``p=0, rescale=False`` is a plain model.
+
+    ``shared_cut``: one cut per step for all layers (True) or one per layer (False).
+    ``standard_p``: rate of ordinary element-wise dropout added after each hidden layer.
+    """
+
+    p: float = 1.0
+    lower_bound: int = 1
+    step: int = 1
+    rescale: bool = True
+    shared_cut: bool = True
+    standard_p: float = 0.0
+
+    def __post_init__(self):
+        check_probability(self.p)
+        check_probability(self.standard_p)
+        # The remaining checks need a width; build one layer of the smallest legal width.
+        StructuralDropout(max(self.lower_bound, 1), self.p, self.lower_bound, self.step)
+
+    def layer(self, width: int) -> StructuralDropout:
+        return StructuralDropout(
+            width, self.p, self.lower_bound, self.step, self.rescale, mode="slice"
+        )
+
+
+PLAIN = DropoutSpec(p=0.0, rescale=False)
+
+
+class SlicedLinear(nn.Linear):
+    """``nn.Linear`` that takes a prefix of its inputs and can return a prefix of its outputs."""
+
+    def forward(self, x: Tensor, out_features: int | None = None) -> Tensor:
+        k = self.out_features if out_features is None else out_features
+        bias = None if self.bias is None else self.bias[:k]
+        return F.linear(x, self.weight[:k, : x.shape[-1]], bias)
+
+
+def sliced_batch_norm(norm: nn.BatchNorm1d, x: Tensor, k: int) -> Tensor:
+    """BatchNorm over the first ``k`` channels, sharing (and updating) the full statistics."""
+    momentum = 0.0 if norm.momentum is None else norm.momentum
+    if norm.training and norm.track_running_stats:
+        norm.num_batches_tracked.add_(1)
+        if norm.momentum is None:  # cumulative moving average, as nn.BatchNorm does
+            momentum = 1.0 / float(norm.num_batches_tracked)
+    use_batch_stats = norm.training or not norm.track_running_stats
+    running = (norm.running_mean, norm.running_var) if norm.track_running_stats else (None, None)
+    return F.batch_norm(
+        x,
+        None if running[0] is None else running[0][:k],
+        None if running[1] is None else running[1][:k],
+        None if norm.weight is None else norm.weight[:k],
+        None if norm.bias is None else norm.bias[:k],
+        use_batch_stats,
+        momentum,
+        norm.eps,
+    )
+
+
+class TruncatableLinear(nn.Module):
+    """Hidden layer: linear → [BatchNorm] → activation → structural dropout.
+
+    Only the kept units are computed: the weight rows, bias, and BatchNorm statistics and affine
+    parameters are sliced to the cut, and the input may itself be a prefix of ``in_features``.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        dropout: DropoutSpec = PLAIN,
+        batch_norm: bool = False,
+        activation: Callable[[], nn.Module] = nn.ReLU,
+    ):
+        super().__init__()
+        self.linear = SlicedLinear(in_features, out_features)
+        self.norm = nn.BatchNorm1d(out_features) if batch_norm else None
+        self.activation = activation()
+        self.standard = nn.Dropout(dropout.standard_p) if dropout.standard_p > 0 else None
+        self.dropout = dropout.layer(out_features)
+
+    def forward(self, x: Tensor) -> Tensor:
+        k = self.dropout.active_width()
+        y = self.linear(x, k)
+        if self.norm is not None:
+            y = sliced_batch_norm(self.norm, y, k)
+        y = self.activation(y)
+        if self.standard is not None:
+            y = self.standard(y)
+        return structural_dropout(y, k, self.dropout.width, self.dropout.rescale)
+
+
+class TruncatableMLP(nn.Module):
+    """An MLP whose hidden layers can be truncated to any prefix width.
+
+    ``hidden`` lists the hidden widths, e.g. ``[256, 256]`` for 784 → 256 → 256 → 10. The output
+    layer is never truncated; it reads whatever prefix the last hidden layer kept.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        hidden: Sequence[int],
+        out_features: int,
+        dropout: DropoutSpec = PLAIN,
+        batch_norm: bool = False,
+        activation: Callable[[], nn.Module] = nn.ReLU,
+    ):
+        super().__init__()
+        if not hidden:
+            raise ValueError("hidden must list at least one hidden width")
+        widths = [in_features, *hidden]
+        self.blocks = nn.ModuleList(
+            TruncatableLinear(a, b, dropout, batch_norm, activation)
+            for a, b in zip(widths[:-1], widths[1:], strict=True)
+        )
+        self.head = SlicedLinear(widths[-1], out_features)
+        self.in_features, self.out_features, self.hidden = in_features, out_features, list(hidden)
+        if dropout.shared_cut:
+            share_cuts(self)
+
+    def forward(self, x: Tensor) -> Tensor:
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x)
+
+    @torch.no_grad()
+    def export(self, width: int | None = None) -> nn.Sequential:
+        """A plain ``nn.Sequential`` holding only the units kept at ``width`` (eval behaviour).
+
+        The ``width / c`` rescaling is folded into the next layer's input weights.
+        """
+        layers: list[nn.Module] = []
+        n_in, scale = self.in_features, 1.0
+        for block in self.blocks:
+            layer = block.dropout
+            k = layer.width if width is None else min(width, layer.width)
+            layers.append(_dense_linear(block.linear, k, n_in, scale))
+            if block.norm is not None:
+                layers.append(_dense_batch_norm(block.norm, k))
+            layers.append(copy.deepcopy(block.activation))
+            n_in = k
+            scale = layer.width / k if layer.rescale and k < layer.width else 1.0
+        layers.append(_dense_linear(self.head, self.out_features, n_in, scale))
+        return nn.Sequential(*layers).eval()
+
+
+def _dense_linear(linear: nn.Linear, n_out: int, n_in: int, in_scale: float) -> nn.Linear:
+    dense = nn.Linear(n_in, n_out, bias=linear.bias is not None)
+    dense.weight.copy_(linear.weight[:n_out, :n_in] * in_scale)
+    if linear.bias is not None:
+        dense.bias.copy_(linear.bias[:n_out])
+    return dense
+
+
+def _dense_batch_norm(norm: nn.BatchNorm1d, k: int) -> nn.BatchNorm1d:
+    dense = nn.BatchNorm1d(
+        k,
+        eps=norm.eps,
+        momentum=norm.momentum,
+        affine=norm.affine,
+        track_running_stats=norm.track_running_stats,
+    )
+    state = {name: t[:k] if t.dim() else t for name, t in norm.state_dict().items()}
+    dense.load_state_dict(state)
+    return dense

@@ -1,0 +1,88 @@
+"""Figures of a width sweep, drawn from its CSV alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display needed
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+FIGURES = ("metric_vs_width", "params_vs_width", "metric_vs_params")
+
+
+def metric_column(df: pd.DataFrame) -> str:
+    """The one column of a sweep CSV that is neither width nor params."""
+    others = [c for c in df.columns if c not in ("width", "params")]
+    if len(others) != 1:
+        raise ValueError(f"expected one metric column beside width and params, got {others}")
+    return others[0]
+
+
+def pareto_frontier(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The widths that score better than every smaller width."""
+    df = df.sort_values("width")
+    best_before = df[metric].cummax().shift(fill_value=float("-inf"))
+    return df[df[metric] > best_before]
+
+
+def marked_widths(df: pd.DataFrame, metric: str) -> dict[str, int]:
+    """Smallest width reaching the best, the median and the lower-quartile score of the sweep."""
+    df = df.sort_values("width")
+    levels = {
+        "best": df[metric].max(),
+        "median": df[metric].median(),
+        "lower quartile": df[metric].quantile(0.25),
+    }
+    return {
+        name: int(df.loc[df[metric] >= level, "width"].iloc[0]) for name, level in levels.items()
+    }
+
+
+def _save(fig, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+
+
+def sweep_figures(csv_path: str | Path, out_dir: str | Path | None = None) -> list[Path]:
+    """Write the three sweep figures next to ``csv_path`` (or into ``out_dir``)."""
+    csv_path = Path(csv_path)
+    out_dir = Path(out_dir) if out_dir is not None else csv_path.parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+    df = pd.read_csv(csv_path).sort_values("width")
+    metric = metric_column(df)
+    label = metric.upper() if metric == "psnr" else metric.capitalize()
+    paths = [out_dir / f"{name.replace('metric', metric)}.png" for name in FIGURES]
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    ax.plot(df["width"], df[metric], lw=1, color="0.6", label="every width")
+    front = pareto_frontier(df, metric)
+    ax.step(front["width"], front[metric], where="post", color="C0", label="Pareto frontier")
+    for (name, width), color in zip(
+        marked_widths(df, metric).items(), ("C3", "C2", "C1"), strict=True
+    ):
+        value = df.loc[df["width"] == width, metric].iloc[0]
+        ax.axvline(width, color=color, ls="--", lw=0.8)
+        ax.plot(width, value, "o", color=color, label=f"{name}: width {width} ({value:.4g})")
+    ax.set(xlabel="hidden width kept", ylabel=label, title=f"{label} vs hidden width")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    _save(fig, paths[0])
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    ax.plot(df["width"], df["params"], color="C0")
+    ax.set(xlabel="hidden width kept", ylabel="parameters", title="Parameters vs hidden width")
+    ax.grid(alpha=0.3)
+    _save(fig, paths[1])
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    ax.plot(df["params"], df[metric], ".-", ms=3, color="C0")
+    ax.set_xscale("log")
+    ax.set(xlabel="parameters (log scale)", ylabel=label, title=f"{label} vs parameters")
+    ax.grid(alpha=0.3, which="both")
+    _save(fig, paths[2])
+    return paths

@@ -1,0 +1,55 @@
+"""The width sweep: one trained model, evaluated at every prefix width."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .layer import model_width, set_width
+from .params import count_params
+from .task import Task
+
+
+def sweep_widths(widths: Sequence[int] | None, max_width: int, step: int = 1) -> list[int]:
+    """The widths to sweep: ``widths`` as given, or ``1, 1+step, ...`` up to ``max_width``."""
+    if widths is None:
+        if step < 1:
+            raise ValueError(f"sweep step must be >= 1, got {step}")
+        chosen = list(range(1, max_width + 1, step))
+        return chosen if chosen[-1] == max_width else [*chosen, max_width]
+    chosen = [int(w) for w in widths]
+    bad = [w for w in chosen if not 1 <= w <= max_width]
+    if bad or not chosen:
+        raise ValueError(f"sweep widths {bad or chosen} must be non-empty, within 1..{max_width}")
+    return chosen
+
+
+@torch.inference_mode()
+def sweep(
+    model: nn.Module,
+    task: Task,
+    widths: Sequence[int] | None = None,
+    step: int = 1,
+    split: str = "test",
+    progress: bool = True,
+) -> list[dict]:
+    """Evaluate ``model`` at each width: rows of ``{width, params, <task.metric>}``.
+
+    The evaluation data (and any width-independent computation the task caches) is prepared once
+    and reused by every width.
+    """
+    widths = sweep_widths(widths, model_width(model), step)
+    model.eval()
+    prepared = task.prepare_eval(model, split)
+    rows = []
+    try:
+        for width in tqdm(widths, desc="sweep", disable=not progress):
+            set_width(model, width)
+            metric = task.evaluate(model, prepared)
+            rows.append({"width": width, "params": count_params(model, width), task.metric: metric})
+    finally:
+        set_width(model, None)
+    return rows

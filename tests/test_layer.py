@@ -1,0 +1,172 @@
+"""Properties of the structural dropout layer itself."""
+
+import pytest
+import torch
+from torch import nn
+
+from structural_dropout import (
+    StructuralDropout,
+    TruncatableMLP,
+    fixed_cut,
+    set_width,
+    structural_dropout,
+    structural_dropout_mask,
+)
+from structural_dropout.mlp import DropoutSpec
+
+
+def draws(layer: StructuralDropout, n: int, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.tensor([layer.draw_cut(generator) for _ in range(n)])
+
+
+def test_identity_at_full_width_in_eval():
+    layer = StructuralDropout(32, p=1.0).eval()
+    x = torch.randn(8, 32)
+    assert torch.equal(layer(x), x)
+
+
+def test_identity_in_training_at_p_zero():
+    layer = StructuralDropout(32, p=0.0).train()
+    x = torch.randn(8, 32)
+    for _ in range(20):
+        assert torch.equal(layer(x), x)
+
+
+@pytest.mark.parametrize("p", [0.1, 0.3, 0.7])
+def test_truncation_rate_matches_p(p):
+    layer = StructuralDropout(64, p=p)
+    cuts = draws(layer, 20000, seed=1)
+    rate = (cuts < 64).float().mean().item()
+    # A truncating step may still draw the full width (1 of 64 grid points).
+    assert rate == pytest.approx(p * 63 / 64, abs=0.015)
+
+
+def test_cuts_stay_on_grid_and_reach_full_width():
+    layer = StructuralDropout(40, p=1.0, lower_bound=5, step=7)
+    cuts = draws(layer, 5000)
+    grid = {5, 12, 19, 26, 33, 40}
+    assert set(cuts.tolist()) == grid  # every grid point, full width included, nothing else
+    counts = torch.bincount(cuts)[sorted(grid)].float()
+    assert (counts / counts.sum() - 1 / len(grid)).abs().max() < 0.03  # uniform
+
+
+def test_p_one_truncates_above_023():
+    """The original code stored acos(1 - 2p) and so truncated every step for any p > ~0.23."""
+    cuts = draws(StructuralDropout(100, p=0.5), 4000)
+    assert 0.45 < (cuts < 100).float().mean().item() < 0.55
+
+
+def test_rescale_keeps_first_features_scaled():
+    x = torch.randn(4, 10)
+    out = structural_dropout(x, 4, 10, rescale=True)
+    assert torch.allclose(out, x[:, :4] * 2.5)
+    assert torch.equal(structural_dropout(x, 4, 10, rescale=False), x[:, :4])
+    masked = structural_dropout_mask(x, 4, 10)
+    assert torch.allclose(masked[:, :4], out) and torch.all(masked[:, 4:] == 0)
+
+
+def test_feature_dim_is_configurable():
+    layer = StructuralDropout(6, dim=1).eval()
+    layer.set_width(2)
+    x = torch.randn(3, 6, 5)
+    out = layer(x)
+    assert out.shape == x.shape and torch.all(out[:, 2:] == 0)
+    assert torch.allclose(out[:, :2], 3 * x[:, :2])
+
+
+def test_shared_cut_is_the_same_in_every_layer():
+    model = TruncatableMLP(20, [16, 16, 16], 3, DropoutSpec(p=1.0, shared_cut=True)).train()
+    seen = []
+    for _ in range(30):
+        model(torch.randn(2, 20))
+        cuts = {block.dropout.cut for block in model.blocks}
+        assert len(cuts) == 1
+        seen.append(cuts.pop())
+    assert len(set(seen)) > 5  # and it changes between steps
+
+
+def test_per_layer_cuts_differ():
+    model = TruncatableMLP(20, [64, 64], 3, DropoutSpec(p=1.0, shared_cut=False)).train()
+    widths = []
+    hooks = [
+        b.register_forward_hook(lambda m, i, o: widths.append(o.shape[-1])) for b in model.blocks
+    ]
+    for _ in range(20):
+        model(torch.randn(2, 20))
+    for hook in hooks:
+        hook.remove()
+    pairs = list(zip(widths[::2], widths[1::2], strict=True))
+    assert any(a != b for a, b in pairs)
+
+
+def test_gradients_never_reach_units_above_the_cut():
+    torch.manual_seed(0)
+    model = TruncatableMLP(12, [10, 10], 4, DropoutSpec(p=1.0, shared_cut=False)).train()
+    with fixed_cut(model, 3):
+        model(torch.randn(5, 12)).sum().backward()
+    first, second = model.blocks
+    assert torch.all(first.linear.weight.grad[3:] == 0)
+    assert torch.all(first.linear.bias.grad[3:] == 0)
+    assert torch.all(second.linear.weight.grad[3:] == 0)
+    assert torch.all(second.linear.weight.grad[:, 3:] == 0)
+    assert torch.all(model.head.weight.grad[:, 3:] == 0)
+    assert first.linear.weight.grad[:3].abs().sum() > 0
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_sliced_fast_path_equals_masked_slow_path(batch_norm):
+    """Training at cut c computes only c units; the result equals masking a full-width pass."""
+    torch.manual_seed(0)
+    model = TruncatableMLP(12, [10, 8], 4, DropoutSpec(p=1.0), batch_norm=batch_norm).train()
+    x = torch.randn(16, 12)
+    for cut in (1, 3, 8):
+        with fixed_cut(model, cut):
+            fast = model(x)
+        h = x
+        for block in model.blocks:
+            z = nn.functional.linear(h, block.linear.weight, block.linear.bias)
+            if batch_norm:  # batch statistics over the kept units only (the rest are masked)
+                norm = block.norm
+                z = nn.functional.batch_norm(z, None, None, norm.weight, norm.bias, True)
+            kept = min(cut, block.dropout.width)
+            h = structural_dropout_mask(torch.relu(z), kept, block.dropout.width)
+        slow = model.head(h)
+        assert torch.allclose(fast, slow, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "kwargs, needle",
+    [
+        (dict(width=8, p=-0.1), "p must be"),
+        (dict(width=8, p=1.5), "1.5"),
+        (dict(width=8, lower_bound=0), "lower_bound=0"),
+        (dict(width=8, lower_bound=9), "lower_bound=9"),
+        (dict(width=8, step=0), "step must be"),
+        (dict(width=0), "width must be"),
+    ],
+)
+def test_bad_layer_values_raise(kwargs, needle):
+    with pytest.raises(ValueError, match=needle):
+        StructuralDropout(**kwargs)
+
+
+def test_bad_eval_widths_raise():
+    layer = StructuralDropout(8)
+    for width in (0, 9):
+        with pytest.raises(ValueError, match=f"width={width}"):
+            layer.set_width(width)
+    model = TruncatableMLP(4, [8, 6], 2, DropoutSpec())
+    with pytest.raises(ValueError, match="width=9"):
+        set_width(model, 9)
+    set_width(model, 7)  # narrower layers keep all their units
+    assert [b.dropout.eval_width for b in model.blocks] == [7, 6]
+
+
+def test_bad_spec_values_raise():
+    with pytest.raises(ValueError, match="p must be"):
+        DropoutSpec(p=2.0)
+    with pytest.raises(ValueError, match="step must be"):
+        DropoutSpec(step=0)
+    with pytest.raises(ValueError, match="lower_bound=0"):
+        DropoutSpec(lower_bound=0)

@@ -1,0 +1,67 @@
+"""The sweep's width list and the figure helpers."""
+
+import pandas as pd
+import pytest
+import torch
+
+from structural_dropout import TruncatableMLP
+from structural_dropout.mlp import DropoutSpec
+from structural_dropout.plots import marked_widths, pareto_frontier, sweep_figures
+from structural_dropout.sweep import sweep, sweep_widths
+
+
+def test_sweep_widths():
+    assert sweep_widths(None, 5) == [1, 2, 3, 4, 5]
+    assert sweep_widths(None, 256, 64) == [1, 65, 129, 193, 256]  # full width always included
+    assert sweep_widths([3, 1], 5) == [3, 1]
+    with pytest.raises(ValueError, match="within 1..5"):
+        sweep_widths([0, 6], 5)
+    with pytest.raises(ValueError, match="step"):
+        sweep_widths(None, 5, 0)
+
+
+class CountingTask:
+    """Counts how often the width-independent preparation runs."""
+
+    metric = "accuracy"
+
+    def __init__(self):
+        self.prepared = 0
+        self.x, self.y = torch.randn(50, 6), torch.randint(0, 3, (50,))
+
+    def prepare_eval(self, model, split):
+        self.prepared += 1
+        return self.x, self.y
+
+    def evaluate(self, model, prepared):
+        x, y = prepared
+        return (model(x).argmax(1) == y).float().mean().item()
+
+
+def test_sweep_prepares_once_and_restores_full_width():
+    model = TruncatableMLP(6, [8, 8], 3, DropoutSpec())
+    task = CountingTask()
+    rows = sweep(model, task, progress=False)
+    assert task.prepared == 1
+    assert [r["width"] for r in rows] == list(range(1, 9))
+    assert all(b.dropout.eval_width is None for b in model.blocks)
+
+
+def test_pareto_and_marked_widths(tmp_path):
+    df = pd.DataFrame(
+        {
+            "width": [1, 2, 3, 4, 5, 6],
+            "params": [1, 2, 3, 4, 5, 6],
+            "accuracy": [0.1, 0.5, 0.4, 0.8, 0.9, 0.85],
+        }
+    )
+    assert pareto_frontier(df, "accuracy")["width"].tolist() == [1, 2, 4, 5]
+    # median of the scores is 0.65, lower quartile 0.425
+    assert marked_widths(df, "accuracy") == {"best": 5, "median": 4, "lower quartile": 2}
+    df.to_csv(tmp_path / "sweep.csv", index=False)
+    paths = sweep_figures(tmp_path / "sweep.csv")
+    assert [p.name for p in paths] == [
+        "accuracy_vs_width.png",
+        "params_vs_width.png",
+        "accuracy_vs_params.png",
+    ]
