@@ -4,7 +4,7 @@ RUN := $(UV) run --frozen
 PY := $(RUN) python
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test test-all lint reproduce-mnist figures clean
+.PHONY: help setup test lint reproduce-mnist reproduce-mnist-plain figures clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -22,6 +22,10 @@ lint: ## ruff check of the whole tree
 reproduce-mnist: ## MNIST: train once (cpu profile, ~3 min), sweep all 256 widths -> results/mnist/
 	$(PY) scripts/train.py experiment=mnist profile=cpu results_dir=results/mnist \
 		hydra.run.dir=outputs/reproduce/mnist
+
+reproduce-mnist-plain: ## MNIST baseline: the same run without dropout, truncated -> results/mnist/none/
+	$(PY) scripts/train.py experiment=mnist profile=cpu dropout=none results_dir=results/mnist/none \
+		hydra.run.dir=outputs/reproduce/mnist_none
 
 figures: ## redraw every figure from the committed CSVs in results/
 	$(PY) scripts/figures.py results

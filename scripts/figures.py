@@ -3,7 +3,7 @@
 import sys
 from pathlib import Path
 
-from structural_dropout.plots import sweep_figures
+from structural_dropout.plots import compare_sweeps, sweep_figures
 
 
 def main(results: Path) -> None:
@@ -13,6 +13,10 @@ def main(results: Path) -> None:
     for csv in csvs:
         for path in sweep_figures(csv):
             print(path)
+    mnist, plain = results / "mnist" / "sweep.csv", results / "mnist" / "none" / "sweep.csv"
+    if mnist.exists() and plain.exists():
+        curves = {"structural dropout (p=1)": mnist, "plain training, truncated": plain}
+        print(compare_sweeps(curves, results / "mnist" / "structural_vs_plain.png"))
 
 
 if __name__ == "__main__":

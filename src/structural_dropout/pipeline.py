@@ -77,6 +77,7 @@ def train_and_sweep(config: DictConfig, out_dir: str | Path) -> dict:
     seed_everything(config.seed)
     device = resolve_device(config.device)
     resolved = OmegaConf.to_container(config, resolve=True)
+    info = {"config": resolved, "seed": config.seed, **provenance(device)}  # before any work
     task, model = _build(config, device)
     optimizer = instantiate(config.optimizer)(model.parameters())
     scheduler = instantiate(config.scheduler)(optimizer) if config.scheduler else None
@@ -95,13 +96,8 @@ def train_and_sweep(config: DictConfig, out_dir: str | Path) -> dict:
         val_split=config.trainer.val_split,
         progress=config.progress,
     )
-    info = {
-        "config": resolved,
-        "seed": config.seed,
-        **provenance(device),
-        "train_seconds": round(time.perf_counter() - start, 2),
-        "history": history,
-    }
+    info["train_seconds"] = round(time.perf_counter() - start, 2)
+    info["history"] = history
     _write_csv(out_dir / "history.csv", history)
     if not config.sweep.enabled:
         write_json(out_dir / "run.json", info)
@@ -126,5 +122,6 @@ def sweep_checkpoint(checkpoint: str | Path, config: DictConfig, out_dir: str | 
         "checkpoint": str(checkpoint),
         **provenance(device),
         "epoch": state.get("epoch"),
+        "history": state.get("history"),
     }
     return _sweep_and_report(config, model, task, Path(out_dir), info)

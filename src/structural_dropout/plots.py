@@ -86,3 +86,20 @@ def sweep_figures(csv_path: str | Path, out_dir: str | Path | None = None) -> li
     ax.grid(alpha=0.3, which="both")
     _save(fig, paths[2])
     return paths
+
+
+def compare_sweeps(csvs: dict[str, str | Path], out_path: str | Path) -> Path:
+    """One figure with the metric-vs-width curve of several sweeps (e.g. structural vs plain)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    label = None
+    for name, csv_path in csvs.items():
+        df = pd.read_csv(csv_path).sort_values("width")
+        metric = metric_column(df)
+        label = metric.upper() if metric == "psnr" else metric.capitalize()
+        ax.plot(df["width"], df[metric], lw=1.2, label=name)
+    ax.set(xlabel="hidden width kept", ylabel=label, title=f"{label} vs hidden width")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    out_path = Path(out_path)
+    _save(fig, out_path)
+    return out_path
