@@ -4,7 +4,7 @@ RUN := $(UV) run --frozen
 PY := $(RUN) python
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint reproduce-mnist reproduce-mnist-plain figures clean
+.PHONY: help setup test lint reproduce-mnist reproduce-mnist-plain reproduce-pointnet figures clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -26,6 +26,10 @@ reproduce-mnist: ## MNIST: train once (cpu profile, ~3 min), sweep all 256 width
 reproduce-mnist-plain: ## MNIST baseline: the same run without dropout, truncated -> results/mnist/none/
 	$(PY) scripts/train.py experiment=mnist profile=cpu dropout=none results_dir=results/mnist/none \
 		hydra.run.dir=outputs/reproduce/mnist_none
+
+reproduce-pointnet: ## PointNet/ModelNet10: train once (cpu profile, ~60 min), sweep 512 widths -> results/pointnet/
+	$(PY) scripts/train.py experiment=pointnet profile=cpu results_dir=results/pointnet \
+		hydra.run.dir=outputs/reproduce/pointnet
 
 figures: ## redraw every figure from the committed CSVs in results/
 	$(PY) scripts/figures.py results

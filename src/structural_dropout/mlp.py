@@ -10,7 +10,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .layer import StructuralDropout, check_probability, share_cuts, structural_dropout
+from .layer import (
+    StructuralDropout,
+    check_probability,
+    rescale_factor,
+    share_cuts,
+    structural_dropout,
+)
 
 
 @dataclass(frozen=True)
@@ -78,13 +84,14 @@ class TruncatableLinear(nn.Module):
 
     Only the kept units are computed: the weight rows, bias, and BatchNorm statistics and affine
     parameters are sliced to the cut, and the input may itself be a prefix of ``in_features``.
+    ``dropout=None`` makes a layer that always keeps all its units (no width applies to it).
     """
 
     def __init__(
         self,
         in_features: int,
         out_features: int,
-        dropout: DropoutSpec = PLAIN,
+        dropout: DropoutSpec | None = PLAIN,
         batch_norm: bool = False,
         activation: Callable[[], nn.Module] = nn.ReLU,
     ):
@@ -92,18 +99,36 @@ class TruncatableLinear(nn.Module):
         self.linear = SlicedLinear(in_features, out_features)
         self.norm = nn.BatchNorm1d(out_features) if batch_norm else None
         self.activation = activation()
-        self.standard = nn.Dropout(dropout.standard_p) if dropout.standard_p > 0 else None
-        self.dropout = dropout.layer(out_features)
+        standard_p = 0.0 if dropout is None else dropout.standard_p
+        self.standard = nn.Dropout(standard_p) if standard_p > 0 else None
+        self.dropout = None if dropout is None else dropout.layer(out_features)
+
+    def kept(self, width: int | None = None) -> int:
+        """Units kept at model width ``width`` (None: full); a narrower layer keeps all of them."""
+        if self.dropout is None or width is None:
+            return self.linear.out_features
+        return min(width, self.dropout.width)
 
     def forward(self, x: Tensor) -> Tensor:
-        k = self.dropout.active_width()
+        if self.dropout is None:
+            k = self.linear.out_features
+        else:
+            k = self.dropout.active_width()
         y = self.linear(x, k)
         if self.norm is not None:
             y = sliced_batch_norm(self.norm, y, k)
         y = self.activation(y)
         if self.standard is not None:
             y = self.standard(y)
+        if self.dropout is None:
+            return y
         return structural_dropout(y, k, self.dropout.width, self.dropout.rescale)
+
+    def input_scale(self, width: int | None) -> float:
+        """The factor this layer's rescaling applies to the next layer's input at ``width``."""
+        if self.dropout is None:
+            return 1.0
+        return rescale_factor(self.kept(width), self.dropout.width, self.dropout.rescale)
 
 
 class TruncatableMLP(nn.Module):
@@ -118,7 +143,7 @@ class TruncatableMLP(nn.Module):
         in_features: int,
         hidden: Sequence[int],
         out_features: int,
-        dropout: DropoutSpec = PLAIN,
+        dropout: DropoutSpec | None = PLAIN,
         batch_norm: bool = False,
         activation: Callable[[], nn.Module] = nn.ReLU,
     ):
@@ -132,7 +157,7 @@ class TruncatableMLP(nn.Module):
         )
         self.head = SlicedLinear(widths[-1], out_features)
         self.in_features, self.out_features, self.hidden = in_features, out_features, list(hidden)
-        if dropout.shared_cut:
+        if dropout is not None and dropout.shared_cut:
             share_cuts(self)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -149,14 +174,12 @@ class TruncatableMLP(nn.Module):
         layers: list[nn.Module] = []
         n_in, scale = self.in_features, 1.0
         for block in self.blocks:
-            layer = block.dropout
-            k = layer.width if width is None else min(width, layer.width)
+            k = block.kept(width)
             layers.append(_dense_linear(block.linear, k, n_in, scale))
             if block.norm is not None:
                 layers.append(_dense_batch_norm(block.norm, k))
             layers.append(copy.deepcopy(block.activation))
-            n_in = k
-            scale = layer.width / k if layer.rescale and k < layer.width else 1.0
+            n_in, scale = k, block.input_scale(width)
         layers.append(_dense_linear(self.head, self.out_features, n_in, scale))
         return nn.Sequential(*layers).eval()
 

@@ -94,6 +94,7 @@ def train_and_sweep(config: DictConfig, out_dir: str | Path) -> dict:
         validate_every=config.trainer.validate_every,
         val_widths=config.trainer.val_widths,
         val_split=config.trainer.val_split,
+        precision=config.trainer.precision,
         progress=config.progress,
     )
     info["train_seconds"] = round(time.perf_counter() - start, 2)

@@ -47,15 +47,20 @@ def train(
     validate_every: int = 1,
     val_widths: Sequence[int | None] = (None,),
     val_split: str = "val",
+    precision: str = "fp32",
     progress: bool = True,
 ) -> list[dict]:
     """Train for ``epochs``; validate and checkpoint every ``validate_every`` epochs and at the end.
 
-    The scheduler is stepped once per epoch. A non-finite loss stops training with an error; the
-    last checkpoint written before it stays valid.
+    The scheduler is stepped once per epoch. ``precision="bf16"`` runs the forward pass under
+    bfloat16 autocast (about 2x faster on CPUs with AVX-512 BF16); validation stays float32. A
+    non-finite loss stops training with an error; the last checkpoint written before it stays valid.
     """
     if epochs < 1 or validate_every < 1:
         raise ValueError(f"epochs={epochs} and validate_every={validate_every} must be >= 1")
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
+    device_type = next(model.parameters()).device.type
     history: list[dict] = []
     bar = tqdm(total=epochs * task.steps_per_epoch, desc="train", disable=not progress)
     start = time.perf_counter()
@@ -63,7 +68,8 @@ def train(
         model.train()
         loss_sum, steps = 0.0, 0
         for batch in task.train_batches():
-            loss = task.loss(model, batch)
+            with torch.autocast(device_type, torch.bfloat16, enabled=precision == "bf16"):
+                loss = task.loss(model, batch)
             value = loss.item()
             if not math.isfinite(value):
                 raise FloatingPointError(
