@@ -115,6 +115,13 @@ class PointNet(nn.Module):
         x = torch.bmm(x, transform)
         return self.mlp2(x).amax(dim=1)
 
+    def width_dependent_norms(self) -> list[nn.Module]:
+        """BatchNorm layers whose input changes with the width (the rest are recalibrated never)."""
+        fixed = self.backbone_is_fixed
+        part = self.head if fixed else self
+        skip = set(self.input_tnet.features.modules())  # runs on raw points: never width-dependent
+        return [m for m in part.modules() if isinstance(m, nn.BatchNorm1d) and m not in skip]
+
     def forward(self, points: Tensor) -> Tensor:
         return self.classify(self.precompute(points))
 

@@ -48,6 +48,7 @@ class PointNetTask:
         jitter: float = 0.01,
         jitter_clip: float = 0.05,
         cache_backbone: bool = True,
+        calibration_size: int = 512,
         eval_seed: int = 0,
         train_limit: int | None = None,
         test_limit: int | None = None,
@@ -66,6 +67,7 @@ class PointNetTask:
         self.batch_size, self.eval_batch_size, self.val_size = batch_size, eval_batch_size, val_size
         self.regularizer, self.jitter, self.jitter_clip = regularizer, jitter, jitter_clip
         self.cache_backbone, self.eval_seed = cache_backbone, eval_seed
+        self.calibration_size = calibration_size
         self.train_limit, self.test_limit = train_limit, test_limit
         self.splits: dict[str, tuple[Tensor, Tensor]] = {}
 
@@ -94,6 +96,11 @@ class PointNetTask:
             "train": (x[:n_train].to(device), y[:n_train].to(device)),
             "val": (self._fixed_subset(x[n_train:], generator).to(device), y[n_train:].to(device)),
             "test": (self._fixed_subset(test_x, generator).to(device), test_y.to(device)),
+            # Training shapes with fixed points, no augmentation: for BatchNorm recalibration.
+            "calibration": (
+                self._fixed_subset(x[: self.calibration_size], generator).to(device),
+                y[: self.calibration_size].to(device),
+            ),
         }
 
     def _fixed_subset(self, clouds: Tensor, generator: torch.Generator) -> Tensor:

@@ -60,6 +60,7 @@ def _sweep_and_report(config, model, task, out_dir: Path, info: dict) -> dict:
         config.sweep.step,
         config.sweep.split,
         progress=config.progress,
+        recalibrate_bn=config.sweep.recalibrate_bn,
     )
     info["sweep_seconds"] = round(time.perf_counter() - start, 2)
     _, figures = _write_sweep(rows, out_dir)
@@ -95,6 +96,7 @@ def train_and_sweep(config: DictConfig, out_dir: str | Path) -> dict:
         val_widths=config.trainer.val_widths,
         val_split=config.trainer.val_split,
         precision=config.trainer.precision,
+        grad_clip=config.trainer.grad_clip,
         progress=config.progress,
     )
     info["train_seconds"] = round(time.perf_counter() - start, 2)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .batchnorm import recalibrated_norms
 from .layer import model_width, set_width
 from .params import count_params
 from .task import Task
@@ -35,20 +36,27 @@ def sweep(
     step: int = 1,
     split: str = "test",
     progress: bool = True,
+    recalibrate_bn: bool = False,
 ) -> list[dict]:
     """Evaluate ``model`` at each width: rows of ``{width, params, <task.metric>}``.
 
     The evaluation data (and any width-independent computation the task caches) is prepared once
-    and reused by every width.
+    and reused by every width. ``recalibrate_bn`` re-estimates the width-dependent BatchNorm
+    statistics at each width on the task's ``"calibration"`` split before evaluating it.
     """
     widths = sweep_widths(widths, model_width(model), step)
     model.eval()
     prepared = task.prepare_eval(model, split)
+    calibration = task.prepare_eval(model, "calibration") if recalibrate_bn else None
     rows = []
     try:
         for width in tqdm(widths, desc="sweep", disable=not progress):
             set_width(model, width)
-            metric = task.evaluate(model, prepared)
+            if calibration is None:
+                metric = task.evaluate(model, prepared)
+            else:
+                with recalibrated_norms(model, lambda: task.evaluate(model, calibration)):
+                    metric = task.evaluate(model, prepared)
             rows.append({"width": width, "params": count_params(model, width), task.metric: metric})
     finally:
         set_width(model, None)

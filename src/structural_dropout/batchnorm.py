@@ -1,0 +1,56 @@
+"""Per-width BatchNorm statistics, re-estimated on a few batches (as universally slimmable nets do).
+
+By default a truncated layer uses the first ``k`` entries of the statistics shared by all widths.
+Those were averaged over training steps at every cut, so at a small width they can be off;
+re-estimating them at that width, on a few training batches, costs a few forward passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from .mlp import TruncatableLinear
+
+
+def width_dependent_norms(model: nn.Module) -> list[_BatchNorm]:
+    """The BatchNorm layers whose inputs change with the width.
+
+    A model can say which (``model.width_dependent_norms()``); otherwise the BatchNorm layers of
+    its truncatable hidden layers.
+    """
+    if hasattr(model, "width_dependent_norms"):
+        return model.width_dependent_norms()
+    return [
+        m.norm for m in model.modules() if isinstance(m, TruncatableLinear) and m.norm is not None
+    ]
+
+
+@contextmanager
+def recalibrated_norms(model: nn.Module, calibrate: Callable[[], object]) -> Iterator[None]:
+    """Inside the block, the width-dependent BatchNorm layers hold statistics re-estimated by
+    ``calibrate()`` (a few forward passes at the current width); on exit the shared ones return.
+    """
+    norms = width_dependent_norms(model)
+    if not norms:
+        raise ValueError(f"{type(model).__name__} has no BatchNorm layer to recalibrate")
+    saved = [
+        ({k: v.clone() for k, v in n.state_dict().items()}, n.momentum, n.training) for n in norms
+    ]
+    try:
+        for norm in norms:
+            norm.reset_running_stats()
+            norm.momentum = None  # a plain average over the calibration batches
+            norm.train()
+        calibrate()
+        for norm in norms:
+            norm.eval()
+        yield
+    finally:
+        for norm, (state, momentum, training) in zip(norms, saved, strict=True):
+            norm.load_state_dict(state)
+            norm.momentum = momentum
+            norm.train(training)
