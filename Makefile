@@ -4,10 +4,10 @@ RUN := $(UV) run --frozen
 PY := $(RUN) python
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint reproduce-mnist reproduce-mnist-plain reproduce-pointnet figures clean
+.PHONY: help setup test lint reproduce-mnist reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-bn bench-pointnet-sweep figures clean
 
 help: ## list the targets
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
 
 setup: ## install uv if missing, then every dependency from uv.lock
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install uv
@@ -30,6 +30,13 @@ reproduce-mnist-plain: ## MNIST baseline: the same run without dropout, truncate
 reproduce-pointnet: ## PointNet/ModelNet10: train once (cpu profile, ~60 min), sweep 512 widths -> results/pointnet/
 	$(PY) scripts/train.py experiment=pointnet profile=cpu results_dir=results/pointnet \
 		hydra.run.dir=outputs/reproduce/pointnet
+
+reproduce-pointnet-bn: ## PointNet: re-sweep its checkpoint with BatchNorm recalibrated per width (every 8th width, ~10 min)
+	$(PY) scripts/sweep.py checkpoint=outputs/reproduce/pointnet/checkpoint.pt sweep.recalibrate_bn=true \
+		sweep.step=8 results_dir=results/pointnet/bn_recalibrated hydra.run.dir=outputs/reproduce/pointnet_bn
+
+bench-pointnet-sweep: ## PointNet head-only sweep: cached backbone vs naive per-width evaluation
+	$(PY) scripts/bench_pointnet_sweep.py
 
 figures: ## redraw every figure from the committed CSVs in results/
 	$(PY) scripts/figures.py results

@@ -13,10 +13,22 @@ def main(results: Path) -> None:
     for csv in csvs:
         for path in sweep_figures(csv):
             print(path)
-    mnist, plain = results / "mnist" / "sweep.csv", results / "mnist" / "none" / "sweep.csv"
-    if mnist.exists() and plain.exists():
-        curves = {"structural dropout (p=1)": mnist, "plain training, truncated": plain}
-        print(compare_sweeps(curves, results / "mnist" / "structural_vs_plain.png"))
+    comparisons = {
+        results / "mnist" / "structural_vs_plain.png": {
+            "structural dropout (p=1)": results / "mnist" / "sweep.csv",
+            "plain training, truncated": results / "mnist" / "none" / "sweep.csv",
+        },
+        results / "pointnet" / "bn_recalibration.png": {
+            "shared BatchNorm statistics (sliced)": results / "pointnet" / "sweep.csv",
+            "BatchNorm recalibrated per width": results
+            / "pointnet"
+            / "bn_recalibrated"
+            / "sweep.csv",
+        },
+    }
+    for figure, curves in comparisons.items():
+        if all(path.exists() for path in curves.values()):
+            print(compare_sweeps(curves, figure))
 
 
 if __name__ == "__main__":

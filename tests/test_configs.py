@@ -8,12 +8,13 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
+from test_pointnet import make_dataset
 
 from conftest import CONFIGS, REPO
-from structural_dropout import TruncatableMLP, count_params, model_width
+from structural_dropout import TruncatableLinear, TruncatableMLP, count_params, model_width
 from structural_dropout.pipeline import sweep_checkpoint, train_and_sweep
 
-EXPERIMENTS = ["mnist"]
+EXPERIMENTS = ["mnist", "pointnet", "pointnet_modelnet40"]
 DROPOUTS = ["structural", "none", "standard"]
 PROFILES = ["smoke", "cpu", "paper"]
 
@@ -30,9 +31,9 @@ def test_every_config_composes_and_builds(experiment, dropout, profile):
     config = compose_train(f"experiment={experiment}", f"dropout={dropout}", f"profile={profile}")
     assert config.trainer.epochs >= 1
     model = instantiate(config.model)
-    spec = model.blocks[0].dropout
-    assert spec.p == {"structural": 1.0, "none": 0.0, "standard": 0.0}[dropout]
-    assert (model.blocks[0].standard is not None) == (dropout == "standard")
+    block = next(m for m in model.modules() if isinstance(m, TruncatableLinear))
+    assert block.dropout.p == {"structural": 1.0, "none": 0.0, "standard": 0.0}[dropout]
+    assert (block.standard is not None) == (dropout == "standard")
     instantiate(config.optimizer)(model.parameters())
 
 
@@ -44,9 +45,25 @@ def test_mnist_model_matches_the_paper():
     assert count_params(model) == 784 * 256 + 256 + 256 * 256 + 256 + 2570
 
 
-def test_profiles_set_epochs():
-    epochs = {p: compose_train(f"profile={p}").trainer.epochs for p in PROFILES}
-    assert epochs["smoke"] < epochs["cpu"] < epochs["paper"] == 100
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_profiles_set_epochs(experiment):
+    epochs = {
+        p: compose_train(f"experiment={experiment}", f"profile={p}").trainer.epochs
+        for p in PROFILES
+    }
+    assert epochs["smoke"] < epochs["cpu"] < epochs["paper"]
+
+
+def test_pointnet_configs_follow_the_paper():
+    config = compose_train("experiment=pointnet")
+    assert list(config.model.truncate) == ["head", "input_tnet", "feature_tnet"]
+    assert config.task.dataset == "ModelNet10" and config.model.num_classes == 10
+    config = compose_train("experiment=pointnet_modelnet40", "profile=cpu")
+    assert config.task.source == "off" and config.model.num_classes == 40
+    assert (
+        config.task.num_points
+        == compose_train("experiment=pointnet", "profile=cpu").task.num_points
+    )
 
 
 def test_smoke_train_and_sweep_writes_results(tmp_path, fake_mnist):
@@ -116,3 +133,30 @@ def test_multirun_with_two_values(tmp_path, fake_mnist):
     assert ps == [0.0, 1.0]
     for run in runs:
         assert len(pd.read_csv(run.parent / "sweep.csv")) == 5
+
+
+@pytest.mark.parametrize(
+    "experiment, folder, suffix, classes",
+    [
+        ("pointnet", "ModelNet10_pcd1024", ".pcd", 10),
+        ("pointnet_modelnet40", "ModelNet40", ".off", 40),
+    ],
+)
+def test_pointnet_smoke_train_and_sweep(tmp_path, experiment, folder, suffix, classes):
+    make_dataset(tmp_path / "data" / folder, suffix, classes=classes, per_split=(2, 1))
+    config = compose_train(
+        f"experiment={experiment}",
+        "profile=smoke",
+        f"data_dir={tmp_path / 'data'}",
+        f"cache_dir={tmp_path / 'cache'}",
+        "task.download=false",
+        "task.cache_points=80",
+        "task.calibration_size=16",
+        "sweep.recalibrate_bn=true",
+    )
+    train_and_sweep(config, tmp_path / "run")
+    df = pd.read_csv(tmp_path / "run" / "sweep.csv")
+    assert list(df.columns) == ["width", "params", "accuracy"]
+    assert df["width"].tolist() == [1, 129, 257, 385, 512]
+    assert df["params"].iloc[-1] == 3_468_051 + 30 * 257 * (classes == 40)
+    assert (tmp_path / "run" / "checkpoint.pt").exists()

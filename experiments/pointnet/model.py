@@ -134,7 +134,11 @@ class PointNet(nn.Module):
     @torch.no_grad()
     def export(self, width: int | None = None) -> PointNet:
         """A copy whose MLPs are plain dense layers holding only the units kept at ``width``."""
-        dense = copy.deepcopy(self).eval()
+        last, self.feature_transform = self.feature_transform, None  # may be part of a graph
+        try:
+            dense = copy.deepcopy(self).eval()
+        finally:
+            self.feature_transform = last
         dense._forward_pre_hooks.clear()  # no cuts left to draw
         for owner, name in (
             (dense.input_tnet, "regressor"),
@@ -142,5 +146,4 @@ class PointNet(nn.Module):
             (dense, "head"),
         ):
             setattr(owner, name, getattr(owner, name).export(width))
-        dense.feature_transform = None
         return dense

@@ -6,12 +6,15 @@ configs composed from the real YAML files.
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
 
 import pandas as pd
 import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -19,9 +22,27 @@ from .checkpoint import atomic_write, load_checkpoint, write_json
 from .plots import sweep_figures
 from .runtime import provenance, resolve_device, seed_everything, set_threads
 from .sweep import sweep
-from .training import train
+from .training import TrainerSettings, train
 
 ARTIFACTS = ("sweep.csv", "run.json")
+
+
+def job_threads(config: DictConfig) -> int | None:
+    """Torch threads for this job: ``num_threads`` if set; else, under a launcher that runs jobs
+    side by side, the job's share of the cores, so parallel jobs do not oversubscribe them."""
+    if config.num_threads is not None or not HydraConfig.initialized():
+        return config.num_threads
+    hydra = HydraConfig.get()
+    if hydra.mode != RunMode.MULTIRUN:
+        return None
+    launcher = hydra.launcher
+    if launcher.get("cpus_per_task"):  # submitit (SLURM or local)
+        return int(launcher.cpus_per_task)
+    n_jobs = launcher.get("n_jobs")  # joblib; -1 means one job per core
+    if n_jobs:
+        cores = os.cpu_count() or 1
+        return max(1, cores // (cores if n_jobs < 0 else min(n_jobs, cores)))
+    return None
 
 
 def _build(config: DictConfig, device: torch.device):
@@ -71,10 +92,28 @@ def _sweep_and_report(config, model, task, out_dir: Path, info: dict) -> dict:
     return info
 
 
+def _resume_state(config: DictConfig, checkpoint: Path, resolved: dict) -> dict | None:
+    """The checkpoint to continue from when ``resume=true``; it must be of the same model."""
+    if not config.resume:
+        return None
+    if not checkpoint.is_file():
+        raise FileNotFoundError(
+            f"resume=true but there is no checkpoint at {checkpoint}; set hydra.run.dir to the "
+            "interrupted run's directory"
+        )
+    state = load_checkpoint(checkpoint)
+    for key in ("model", "task", "seed", "dropout"):
+        if state["config"].get(key) != resolved.get(key):
+            raise ValueError(
+                f"cannot resume {checkpoint}: its {key} config differs from this run's"
+            )
+    return state
+
+
 def train_and_sweep(config: DictConfig, out_dir: str | Path) -> dict:
     """Train one model as ``config`` says, then sweep its widths; returns the run summary."""
     out_dir = Path(out_dir)
-    set_threads(config.num_threads)
+    set_threads(job_threads(config))
     seed_everything(config.seed)
     device = resolve_device(config.device)
     resolved = OmegaConf.to_container(config, resolve=True)
@@ -83,20 +122,20 @@ def train_and_sweep(config: DictConfig, out_dir: str | Path) -> dict:
     optimizer = instantiate(config.optimizer)(model.parameters())
     scheduler = instantiate(config.scheduler)(optimizer) if config.scheduler else None
 
+    checkpoint = out_dir / "checkpoint.pt"
+    resume = _resume_state(config, checkpoint, resolved)
+    if resume is not None:
+        info["resumed_from_epoch"] = resume["epoch"]
     start = time.perf_counter()
     history = train(
         model,
         task,
         optimizer,
         scheduler,
-        epochs=config.trainer.epochs,
-        checkpoint_path=out_dir / "checkpoint.pt",
+        TrainerSettings(**config.trainer),
+        checkpoint_path=checkpoint,
         config=resolved,
-        validate_every=config.trainer.validate_every,
-        val_widths=config.trainer.val_widths,
-        val_split=config.trainer.val_split,
-        precision=config.trainer.precision,
-        grad_clip=config.trainer.grad_clip,
+        resume=resume,
         progress=config.progress,
     )
     info["train_seconds"] = round(time.perf_counter() - start, 2)
@@ -113,7 +152,7 @@ def sweep_checkpoint(checkpoint: str | Path, config: DictConfig, out_dir: str | 
 
     ``config`` supplies only how to run the sweep (device, threads, sweep settings, results_dir).
     """
-    set_threads(config.num_threads)
+    set_threads(job_threads(config))
     device = resolve_device(config.device)
     state = load_checkpoint(checkpoint, map_location=device)
     trained = OmegaConf.create(state["config"])
@@ -123,6 +162,7 @@ def sweep_checkpoint(checkpoint: str | Path, config: DictConfig, out_dir: str | 
         "config": state["config"],
         "seed": trained.seed,
         "checkpoint": str(checkpoint),
+        "sweep_config": OmegaConf.to_container(config.sweep, resolve=True),
         **provenance(device),
         "epoch": state.get("epoch"),
         "history": state.get("history"),

@@ -103,3 +103,43 @@ def compare_sweeps(csvs: dict[str, str | Path], out_path: str | Path) -> Path:
     out_path = Path(out_path)
     _save(fig, out_path)
     return out_path
+
+
+def seed_bands(df: pd.DataFrame, out_path: str | Path, seed_column: str = "seed") -> Path:
+    """Mean ± std over seeds of the metric at each width, one band per setting of the other
+    override columns (a table from ``aggregate.collect_runs``)."""
+    metric = next(
+        c
+        for c in df.columns
+        if c not in ("run", "width", "params", seed_column)
+        and not pd.api.types.is_object_dtype(df[c])
+        and c in ("accuracy", "psnr")
+    )
+    settings = [c for c in df.columns if c not in ("run", "width", "params", metric, seed_column)]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    groups = df.groupby(settings) if settings else [((), df)]
+    for key, group in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        stats = group.groupby("width")[metric].agg(["mean", "std", "count"]).reset_index()
+        label = ", ".join(f"{c}={v}" for c, v in zip(settings, key, strict=True)) or "all runs"
+        line = ax.plot(
+            stats["width"], stats["mean"], lw=1.2, label=f"{label} (n={stats['count'].max()})"
+        )[0]
+        ax.fill_between(
+            stats["width"],
+            stats["mean"] - stats["std"].fillna(0),
+            stats["mean"] + stats["std"].fillna(0),
+            color=line.get_color(),
+            alpha=0.2,
+        )
+    label = metric.upper() if metric == "psnr" else metric.capitalize()
+    ax.set(
+        xlabel="hidden width kept",
+        ylabel=label,
+        title=f"{label} vs hidden width: mean ± std over seeds",
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    out_path = Path(out_path)
+    _save(fig, out_path)
+    return out_path

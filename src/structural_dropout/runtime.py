@@ -13,6 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+# The repository's Hydra configs, for benchmarks and tools that compose them outside @hydra.main.
+REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` picks CUDA when present; asking for an absent CUDA is an error, not a fallback."""

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+import random
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
@@ -35,43 +38,96 @@ def validate(model: nn.Module, task: Task, widths: Sequence[int | None], split: 
     return metrics
 
 
+@dataclass(frozen=True)
+class TrainerSettings:
+    """The ``trainer`` node of the config.
+
+    ``validate_every`` / ``checkpoint_every``: in epochs (the last epoch always does both).
+    ``precision="bf16"`` runs the forward pass under bfloat16 autocast (about 2x faster on CPUs
+    with AVX-512 BF16); validation stays float32. ``grad_clip`` caps the gradient norm: a step at
+    a tiny cut multiplies features by up to ``width``, and without a cap its rare huge gradients
+    can derail training (PointNet's T-Nets).
+    """
+
+    epochs: int
+    validate_every: int = 1
+    checkpoint_every: int = 1
+    val_widths: Sequence[int | None] = (None,)
+    val_split: str = "val"
+    precision: str = "fp32"
+    grad_clip: float | None = None
+
+    def __post_init__(self):
+        if min(self.epochs, self.validate_every, self.checkpoint_every) < 1:
+            raise ValueError(
+                f"epochs={self.epochs}, validate_every={self.validate_every} and "
+                f"checkpoint_every={self.checkpoint_every} must be >= 1"
+            )
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
+
+
+def rng_state() -> dict:
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
 def train(
     model: nn.Module,
     task: Task,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    settings: TrainerSettings,
     *,
-    epochs: int,
     checkpoint_path: Path,
     config: dict,
-    validate_every: int = 1,
-    val_widths: Sequence[int | None] = (None,),
-    val_split: str = "val",
-    precision: str = "fp32",
-    grad_clip: float | None = None,
+    resume: dict | None = None,
     progress: bool = True,
 ) -> list[dict]:
-    """Train for ``epochs``; validate and checkpoint every ``validate_every`` epochs and at the end.
+    """Train, validating and checkpointing as ``settings`` says; returns the validation history.
 
-    The scheduler is stepped once per epoch. ``precision="bf16"`` runs the forward pass under
-    bfloat16 autocast (about 2x faster on CPUs with AVX-512 BF16); validation stays float32. A
-    non-finite loss stops training with an error; the last checkpoint written before it stays valid.
-    ``grad_clip`` caps the gradient norm: a step at a tiny cut multiplies features by up to
-    ``width``, and without a cap its rare huge gradients can derail training (PointNet's T-Nets).
+    Checkpoints hold the weights, optimizer, scheduler and random-number states, so ``resume``
+    (a loaded checkpoint) continues exactly where it was written: the result is the same as a
+    run that was never interrupted. The scheduler is stepped once per epoch. A non-finite loss
+    stops training with an error; the last checkpoint written before it stays valid.
     """
-    if epochs < 1 or validate_every < 1:
-        raise ValueError(f"epochs={epochs} and validate_every={validate_every} must be >= 1")
-    if precision not in ("fp32", "bf16"):
-        raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
     device_type = next(model.parameters()).device.type
     history: list[dict] = []
-    bar = tqdm(total=epochs * task.steps_per_epoch, desc="train", disable=not progress)
+    first_epoch = 1
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(resume["scheduler"])
+        set_rng_state(resume["rng"])
+        history, first_epoch = list(resume["history"]), resume["epoch"] + 1
+    steps_per_epoch = task.steps_per_epoch
+    bar = tqdm(
+        total=settings.epochs * steps_per_epoch,
+        initial=(first_epoch - 1) * steps_per_epoch,
+        desc="train",
+        disable=not progress,
+    )
     start = time.perf_counter()
-    for epoch in range(1, epochs + 1):
+    for epoch in range(first_epoch, settings.epochs + 1):
         model.train()
         loss_sum, steps = 0.0, 0
         for batch in task.train_batches():
-            with torch.autocast(device_type, torch.bfloat16, enabled=precision == "bf16"):
+            with torch.autocast(device_type, torch.bfloat16, enabled=settings.precision == "bf16"):
                 loss = task.loss(model, batch)
             value = loss.item()
             if not math.isfinite(value):
@@ -81,8 +137,8 @@ def train(
                 )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            if settings.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
             optimizer.step()
             loss_sum, steps = loss_sum + value, steps + 1
             bar.update()
@@ -91,17 +147,20 @@ def train(
         lr = optimizer.param_groups[0]["lr"]
         if scheduler is not None:
             scheduler.step()
-        if epoch % validate_every == 0 or epoch == epochs:
+        last = epoch == settings.epochs
+        if epoch % settings.validate_every == 0 or last:
             record = {"epoch": epoch, "train_loss": loss_sum / max(steps, 1), "lr": lr}
-            record |= validate(model, task, val_widths, val_split)
+            record |= validate(model, task, settings.val_widths, settings.val_split)
             record["seconds"] = time.perf_counter() - start
             history.append(record)
             bar.write(" ".join(f"{k}={_fmt(v)}" for k, v in record.items()))
+        if epoch % settings.checkpoint_every == 0 or last:
             save_checkpoint(
                 checkpoint_path,
                 model=model.state_dict(),
                 optimizer=optimizer.state_dict(),
                 scheduler=None if scheduler is None else scheduler.state_dict(),
+                rng=rng_state(),
                 epoch=epoch,
                 history=history,
                 config=config,

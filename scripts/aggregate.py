@@ -1,0 +1,27 @@
+"""Collect a multirun into one table and plot mean ± std over seeds.
+
+    python scripts/aggregate.py multirun/mnist/<time> [results/mnist/seeds.csv]
+
+Writes the CSV (one row per run and width, the run's overrides as columns) and a PNG beside it.
+"""
+
+import sys
+from pathlib import Path
+
+from structural_dropout.aggregate import collect_runs
+from structural_dropout.checkpoint import atomic_write
+from structural_dropout.plots import seed_bands
+
+
+def main(multirun_dir: Path, out_csv: Path) -> None:
+    table = collect_runs(multirun_dir)
+    atomic_write(out_csv, lambda tmp: table.to_csv(tmp, index=False))
+    print(f"{out_csv}: {table['run'].nunique()} runs, {len(table)} rows")
+    print(seed_bands(table, out_csv.with_suffix(".png")))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) not in (2, 3):
+        raise SystemExit(__doc__)
+    source = Path(sys.argv[1])
+    main(source, Path(sys.argv[2]) if len(sys.argv) == 3 else source / "aggregate.csv")

@@ -1,0 +1,47 @@
+"""Collect the runs of a Hydra multirun into one tidy table (one row per run and width)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+
+def _column_names(keys: list[str]) -> dict[str, str]:
+    """``dropout.p`` → ``p`` unless two overrides would share a short name."""
+    short = {key: key.rsplit(".", 1)[-1] for key in keys}
+    clashes = {name for name in short.values() if list(short.values()).count(name) > 1}
+    return {key: key if name in clashes else name for key, name in short.items()}
+
+
+def collect_runs(multirun_dir: str | Path) -> pd.DataFrame:
+    """Every finished job's ``sweep.csv`` with its overrides (and seed) as leading columns.
+
+    Jobs without a ``sweep.csv`` (still running, or killed) are an error that lists them.
+    """
+    root = Path(multirun_dir)
+    jobs = sorted(p.parent for p in root.glob("*/.hydra/overrides.yaml"))
+    if not jobs:
+        raise FileNotFoundError(f"no Hydra jobs (*/.hydra/overrides.yaml) under {root}")
+    unfinished = [str(job) for job in jobs if not (job / "sweep.csv").is_file()]
+    if unfinished:
+        raise FileNotFoundError(f"{len(unfinished)} jobs have no sweep.csv yet: {unfinished}")
+    settings = []
+    for job in jobs:
+        overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()) or []
+        values = {
+            k.lstrip("+~"): yaml.safe_load(v) for k, v in (o.split("=", 1) for o in overrides)
+        }
+        values["seed"] = json.loads((job / "run.json").read_text())["seed"]
+        settings.append(values)
+    names = _column_names(sorted({key for values in settings for key in values}))
+    frames = []
+    for job, values in zip(jobs, settings, strict=True):
+        frame = pd.read_csv(job / "sweep.csv")
+        for key in sorted(values, reverse=True):
+            frame.insert(0, names[key], values[key])
+        frame.insert(0, "run", job.name)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
