@@ -4,7 +4,7 @@ RUN := $(UV) run --frozen
 PY := $(RUN) python
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint reproduce-mnist reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-bn bench-pointnet-sweep figures clean
+.PHONY: help setup test lint reproduce-mnist reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn bench-pointnet-sweep sweep-mnist figures clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -19,7 +19,7 @@ test: ## run the test suite (fast, CPU only)
 lint: ## ruff check of the whole tree
 	$(RUN) ruff check .
 
-reproduce-mnist: ## MNIST: train once (cpu profile, ~3 min), sweep all 256 widths -> results/mnist/
+reproduce-mnist: ## MNIST: train once (cpu profile, ~1.5 min), sweep all 256 widths -> results/mnist/
 	$(PY) scripts/train.py experiment=mnist profile=cpu results_dir=results/mnist \
 		hydra.run.dir=outputs/reproduce/mnist
 
@@ -31,12 +31,16 @@ reproduce-pointnet: ## PointNet/ModelNet10: train once (cpu profile, ~60 min), s
 	$(PY) scripts/train.py experiment=pointnet profile=cpu results_dir=results/pointnet \
 		hydra.run.dir=outputs/reproduce/pointnet
 
-reproduce-pointnet-bn: ## PointNet: re-sweep its checkpoint with BatchNorm recalibrated per width (every 8th width, ~10 min)
-	$(PY) scripts/sweep.py checkpoint=outputs/reproduce/pointnet/checkpoint.pt sweep.recalibrate_bn=true \
-		sweep.step=8 results_dir=results/pointnet/bn_recalibrated hydra.run.dir=outputs/reproduce/pointnet_bn
+reproduce-pointnet-shared-bn: ## PointNet: its checkpoint swept with the shared BatchNorm statistics (every 8th width, ~5 min)
+	$(PY) scripts/sweep.py checkpoint=outputs/reproduce/pointnet/checkpoint.pt sweep.recalibrate_bn=false \
+		sweep.step=8 results_dir=results/pointnet/shared_bn hydra.run.dir=outputs/reproduce/pointnet_shared_bn
 
 bench-pointnet-sweep: ## PointNet head-only sweep: cached backbone vs naive per-width evaluation
 	$(PY) scripts/bench_pointnet_sweep.py
+
+sweep-mnist: ## MNIST: 5 seeds x p in {0,0.25,0.5,1}, 2 runs at a time (~25 min) -> results/mnist/seeds.csv
+	$(PY) scripts/train.py grid=mnist_seeds progress=false hydra.sweep.dir=multirun/mnist_seeds
+	$(PY) scripts/aggregate.py multirun/mnist_seeds results/mnist/seeds.csv
 
 figures: ## redraw every figure from the committed CSVs in results/
 	$(PY) scripts/figures.py results

@@ -3,7 +3,9 @@
 import sys
 from pathlib import Path
 
-from structural_dropout.plots import compare_sweeps, sweep_figures
+import pandas as pd
+
+from structural_dropout.plots import compare_sweeps, seed_bands, sweep_figures
 
 
 def main(results: Path) -> None:
@@ -29,6 +31,8 @@ def main(results: Path) -> None:
     for figure, curves in comparisons.items():
         if all(path.exists() for path in curves.values()):
             print(compare_sweeps(curves, figure))
+    for seeds in sorted(results.rglob("seeds.csv")):
+        print(seed_bands(pd.read_csv(seeds), seeds.with_suffix(".png")))
 
 
 if __name__ == "__main__":

@@ -116,3 +116,13 @@ def test_bad_trainer_settings_raise():
         TrainerSettings(epochs=0)
     with pytest.raises(ValueError, match="precision"):
         TrainerSettings(epochs=1, precision="fp8")
+
+
+def test_same_seed_gives_bit_identical_weights(tmp_path, fake_mnist):
+    first, first_history = run(fake_mnist, tmp_path / "a.pt")
+    second, second_history = run(fake_mnist, tmp_path / "b.pt")
+    for key, value in first.state_dict().items():
+        assert torch.equal(value, second.state_dict()[key]), key
+    assert [r["val_accuracy@8"] for r in first_history] == [
+        r["val_accuracy@8"] for r in second_history
+    ]

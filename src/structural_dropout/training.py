@@ -14,26 +14,41 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .batchnorm import recalibrated_norms
 from .checkpoint import save_checkpoint
 from .layer import set_width
 from .task import Task
 
 
 @torch.no_grad()
-def validate(model: nn.Module, task: Task, widths: Sequence[int | None], split: str) -> dict:
-    """The task metric on ``split`` at each width (None: full); the model is left at full width."""
+def validate(
+    model: nn.Module,
+    task: Task,
+    widths: Sequence[int | None],
+    split: str,
+    recalibrate_bn: bool = False,
+) -> dict:
+    """The task metric on ``split`` at each width (None: full); the model is left at full width.
+
+    ``recalibrate_bn``: re-estimate the width-dependent BatchNorm statistics at each width on the
+    task's ``"calibration"`` split first (see ``batchnorm.recalibrated_norms``).
+    """
     was_training = model.training
     model.eval()
     prepared = task.prepare_eval(model, split)
+    calibration = task.prepare_eval(model, "calibration") if recalibrate_bn else None
     metrics = {}
     try:
         for width in widths:
-            if width is not None:
-                set_width(model, width)
-            metrics[f"{split}_{task.metric}@{width or 'full'}"] = task.evaluate(model, prepared)
+            set_width(model, width)
+            name = f"{split}_{task.metric}@{width or 'full'}"
+            if calibration is None:
+                metrics[name] = task.evaluate(model, prepared)
+            else:
+                with recalibrated_norms(model, lambda: task.evaluate(model, calibration)):
+                    metrics[name] = task.evaluate(model, prepared)
     finally:
-        if any(w is not None for w in widths):
-            set_width(model, None)
+        set_width(model, None)
         model.train(was_training)
     return metrics
 
@@ -46,7 +61,8 @@ class TrainerSettings:
     ``precision="bf16"`` runs the forward pass under bfloat16 autocast (about 2x faster on CPUs
     with AVX-512 BF16); validation stays float32. ``grad_clip`` caps the gradient norm: a step at
     a tiny cut multiplies features by up to ``width``, and without a cap its rare huge gradients
-    can derail training (PointNet's T-Nets).
+    can derail training (PointNet's T-Nets). ``recalibrate_bn``: validate with BatchNorm
+    statistics re-estimated per width, as the sweep does with ``sweep.recalibrate_bn``.
     """
 
     epochs: int
@@ -56,6 +72,7 @@ class TrainerSettings:
     val_split: str = "val"
     precision: str = "fp32"
     grad_clip: float | None = None
+    recalibrate_bn: bool = False
 
     def __post_init__(self):
         if min(self.epochs, self.validate_every, self.checkpoint_every) < 1:
@@ -150,7 +167,9 @@ def train(
         last = epoch == settings.epochs
         if epoch % settings.validate_every == 0 or last:
             record = {"epoch": epoch, "train_loss": loss_sum / max(steps, 1), "lr": lr}
-            record |= validate(model, task, settings.val_widths, settings.val_split)
+            record |= validate(
+                model, task, settings.val_widths, settings.val_split, settings.recalibrate_bn
+            )
             record["seconds"] = time.perf_counter() - start
             history.append(record)
             bar.write(" ".join(f"{k}={_fmt(v)}" for k, v in record.items()))

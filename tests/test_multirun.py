@@ -1,0 +1,83 @@
+"""Multiruns through the joblib and submitit launchers, aggregated into one table."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from conftest import REPO
+from structural_dropout.aggregate import collect_runs
+from structural_dropout.plots import seed_bands
+
+
+def multirun(tmp_path, fake_mnist, *overrides):
+    sweep_dir = tmp_path / "multirun"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "scripts/train.py",
+            "-m",
+            "profile=smoke",
+            f"data_dir={fake_mnist}",
+            "task.download=false",
+            f"hydra.sweep.dir={sweep_dir}",
+            *overrides,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return sweep_dir
+
+
+@pytest.mark.parametrize(
+    "launcher, threads",
+    [
+        (["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], 1),  # 2 cores / 2 jobs
+        (["hydra/launcher=submitit_local", "hydra.launcher.cpus_per_task=1"], 1),
+    ],
+)
+def test_parallel_multirun_aggregates_into_one_table(tmp_path, fake_mnist, launcher, threads):
+    sweep_dir = multirun(tmp_path, fake_mnist, *launcher, "dropout.p=0,1", "seed=0,1")
+    table = collect_runs(sweep_dir)
+    assert list(table.columns[:4]) == ["run", "p", "seed", "width"]
+    assert list(table.columns[4:]) == ["params", "accuracy"]
+    assert len(table) == 4 * 5  # 4 runs x 5 smoke widths
+    assert sorted(set(zip(table["p"], table["seed"], strict=True))) == [
+        (0, 0),
+        (0, 1),
+        (1, 0),
+        (1, 1),
+    ]
+    for run in sweep_dir.glob("*/run.json"):
+        assert json.loads(run.read_text())["hardware"]["torch_threads"] == threads
+    figure = seed_bands(table, tmp_path / "seeds.png")
+    assert figure.stat().st_size > 1000
+
+
+def test_collect_runs_reports_unfinished_jobs(tmp_path):
+    job = tmp_path / "0" / ".hydra"
+    job.mkdir(parents=True)
+    (job / "overrides.yaml").write_text("- seed=3\n")
+    with pytest.raises(FileNotFoundError, match="no sweep.csv"):
+        collect_runs(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no Hydra jobs"):
+        collect_runs(tmp_path / "0")
+
+
+def test_collect_runs_keeps_full_names_when_short_ones_clash(tmp_path):
+    for i, overrides in enumerate(["- a.p=1\n- b.p=2\n", "- a.p=3\n- b.p=4\n"]):
+        job = tmp_path / str(i)
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(overrides)
+        (job / "run.json").write_text(json.dumps({"seed": 0}))
+        pd.DataFrame({"width": [1, 2], "params": [3, 4], "accuracy": [0.5, 0.6]}).to_csv(
+            job / "sweep.csv", index=False
+        )
+    table = collect_runs(tmp_path)
+    assert list(table.columns) == ["run", "a.p", "b.p", "seed", "width", "params", "accuracy"]
+    assert table["b.p"].tolist() == [2, 2, 4, 4]
