@@ -1,5 +1,7 @@
 import gzip
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -43,3 +45,26 @@ def real_mnist_root() -> Path | None:
         if root and (Path(root) / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz").exists():
             return Path(root)
     return None
+
+
+def multirun(tmp_path: Path, data_dir: Path, *overrides: str) -> Path:
+    """``scripts/train.py -m`` with the smoke profile; returns the sweep directory."""
+    sweep_dir = tmp_path / "multirun"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "scripts/train.py",
+            "-m",
+            "profile=smoke",
+            f"data_dir={data_dir}",
+            "task.download=false",
+            f"hydra.sweep.dir={sweep_dir}",
+            *overrides,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return sweep_dir

@@ -1,8 +1,6 @@
 """The real YAML configs compose, build, and run end to end when shrunk (profile=smoke)."""
 
 import json
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
@@ -10,7 +8,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from test_pointnet import make_dataset
 
-from conftest import CONFIGS, REPO
+from conftest import CONFIGS, multirun
 from structural_dropout import TruncatableLinear, TruncatableMLP, count_params, model_width
 from structural_dropout.pipeline import sweep_checkpoint, train_and_sweep
 
@@ -109,24 +107,7 @@ def test_missing_dataset_without_download_names_the_path(tmp_path):
 
 
 def test_multirun_with_two_values(tmp_path, fake_mnist):
-    sweep_dir = tmp_path / "multirun"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "scripts/train.py",
-            "-m",
-            "profile=smoke",
-            "dropout.p=0,1",
-            f"data_dir={fake_mnist}",
-            "task.download=false",
-            f"hydra.sweep.dir={sweep_dir}",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    sweep_dir = multirun(tmp_path, fake_mnist, "dropout.p=0,1")
     runs = sorted(sweep_dir.glob("*/run.json"))
     assert len(runs) == 2
     ps = sorted(json.loads(r.read_text())["config"]["dropout"]["p"] for r in runs)

@@ -1,37 +1,13 @@
 """Multiruns through the joblib and submitit launchers, aggregated into one table."""
 
 import json
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
 
-from conftest import REPO
+from conftest import multirun
 from structural_dropout.aggregate import collect_runs
 from structural_dropout.plots import seed_bands
-
-
-def multirun(tmp_path, fake_mnist, *overrides):
-    sweep_dir = tmp_path / "multirun"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "scripts/train.py",
-            "-m",
-            "profile=smoke",
-            f"data_dir={fake_mnist}",
-            "task.download=false",
-            f"hydra.sweep.dir={sweep_dir}",
-            *overrides,
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return sweep_dir
 
 
 @pytest.mark.parametrize(
