@@ -27,11 +27,11 @@ reproduce-mnist-plain: ## MNIST baseline: the same run without dropout, truncate
 	$(PY) scripts/train.py experiment=mnist profile=cpu dropout=none results_dir=results/mnist/none \
 		hydra.run.dir=outputs/reproduce/mnist_none
 
-reproduce-pointnet: ## PointNet/ModelNet10: train once (cpu profile, ~60 min), sweep 512 widths -> results/pointnet/
+reproduce-pointnet: ## PointNet/ModelNet10: train once (cpu profile, ~45 min), sweep 512 widths -> results/pointnet/
 	$(PY) scripts/train.py experiment=pointnet profile=cpu results_dir=results/pointnet \
 		hydra.run.dir=outputs/reproduce/pointnet
 
-reproduce-pointnet-shared-bn: ## PointNet: its checkpoint swept with the shared BatchNorm statistics (every 8th width, ~5 min)
+reproduce-pointnet-shared-bn: ## PointNet: its checkpoint swept with the shared BatchNorm statistics (every 8th width, ~3 min)
 	$(PY) scripts/sweep.py checkpoint=outputs/reproduce/pointnet/checkpoint.pt sweep.recalibrate_bn=false \
 		sweep.step=8 results_dir=results/pointnet/shared_bn hydra.run.dir=outputs/reproduce/pointnet_shared_bn
 

@@ -21,11 +21,8 @@ def main(results: Path) -> None:
             "plain training, truncated": results / "mnist" / "none" / "sweep.csv",
         },
         results / "pointnet" / "bn_recalibration.png": {
-            "shared BatchNorm statistics (sliced)": results / "pointnet" / "sweep.csv",
-            "BatchNorm recalibrated per width": results
-            / "pointnet"
-            / "bn_recalibrated"
-            / "sweep.csv",
+            "BatchNorm recalibrated per width": results / "pointnet" / "sweep.csv",
+            "shared statistics (sliced)": results / "pointnet" / "shared_bn" / "sweep.csv",
         },
     }
     for figure, curves in comparisons.items():

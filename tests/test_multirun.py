@@ -20,8 +20,9 @@ from structural_dropout.plots import seed_bands
 def test_parallel_multirun_aggregates_into_one_table(tmp_path, fake_mnist, launcher, threads):
     sweep_dir = multirun(tmp_path, fake_mnist, *launcher, "dropout.p=0,1", "seed=0,1")
     table = collect_runs(sweep_dir)
-    assert list(table.columns[:4]) == ["run", "p", "seed", "width"]
-    assert list(table.columns[4:]) == ["params", "accuracy"]
+    # every override is a column (constant ones too), then the sweep's own columns
+    assert table.columns[0] == "run" and {"p", "seed", "profile", "download"} <= set(table.columns)
+    assert list(table.columns[-3:]) == ["width", "params", "accuracy"]
     assert len(table) == 4 * 5  # 4 runs x 5 smoke widths
     assert sorted(set(zip(table["p"], table["seed"], strict=True))) == [
         (0, 0),

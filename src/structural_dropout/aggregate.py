@@ -22,7 +22,7 @@ def collect_runs(multirun_dir: str | Path) -> pd.DataFrame:
     Jobs without a ``sweep.csv`` (still running, or killed) are an error that lists them.
     """
     root = Path(multirun_dir)
-    jobs = sorted(p.parent for p in root.glob("*/.hydra/overrides.yaml"))
+    jobs = sorted(p.parent.parent for p in root.glob("*/.hydra/overrides.yaml"))
     if not jobs:
         raise FileNotFoundError(f"no Hydra jobs (*/.hydra/overrides.yaml) under {root}")
     unfinished = [str(job) for job in jobs if not (job / "sweep.csv").is_file()]

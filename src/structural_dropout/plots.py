@@ -107,7 +107,7 @@ def compare_sweeps(csvs: dict[str, str | Path], out_path: str | Path) -> Path:
 
 def seed_bands(df: pd.DataFrame, out_path: str | Path, seed_column: str = "seed") -> Path:
     """Mean ± std over seeds of the metric at each width, one band per setting of the other
-    override columns (a table from ``aggregate.collect_runs``)."""
+    override columns that vary (a table from ``aggregate.collect_runs``)."""
     metric = next(
         c
         for c in df.columns
@@ -115,7 +115,11 @@ def seed_bands(df: pd.DataFrame, out_path: str | Path, seed_column: str = "seed"
         and not pd.api.types.is_object_dtype(df[c])
         and c in ("accuracy", "psnr")
     )
-    settings = [c for c in df.columns if c not in ("run", "width", "params", metric, seed_column)]
+    settings = [  # the overrides that differ between runs; constant ones name no curve
+        c
+        for c in df.columns
+        if c not in ("run", "width", "params", metric, seed_column) and df[c].nunique() > 1
+    ]
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     groups = df.groupby(settings) if settings else [((), df)]
     for key, group in groups:
