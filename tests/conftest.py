@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-CONFIGS = REPO / "configs"
+from structural_dropout.runtime import REPO_CONFIGS as CONFIGS
+
+REPO = CONFIGS.parent
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:

@@ -14,6 +14,8 @@ import torch
 from torchvision.datasets.utils import download_and_extract_archive
 from tqdm.auto import tqdm
 
+from structural_dropout.checkpoint import atomic_write
+
 ARCHIVES = {
     "ModelNet10": "http://3dvision.princeton.edu/projects/2014/3DShapeNets/ModelNet10.zip",
     "ModelNet40": "http://modelnet.cs.princeton.edu/ModelNet40.zip",
@@ -135,10 +137,7 @@ def build_cache(root: Path, suffix: str, num_points: int, cache: Path, seed: int
             clouds.append(normalize(points))
         labels = torch.tensor([label for _, label in files[split]])
         data[split] = (torch.from_numpy(np.stack(clouds)), labels)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp")
-    torch.save(data, tmp)
-    tmp.replace(cache)
+    atomic_write(cache, lambda tmp: torch.save(data, tmp))
     return data
 
 

@@ -165,6 +165,19 @@ class TruncatableMLP(nn.Module):
             x = block(x)
         return self.head(x)
 
+    def num_params(self, width: int | None = None) -> int:
+        """Parameters of ``export(width)``, counted without building it."""
+        total, n_in = 0, self.in_features
+        for block in self.blocks:
+            k = block.kept(width)
+            total += n_in * k + (0 if block.linear.bias is None else k)
+            if block.norm is not None and block.norm.affine:
+                total += 2 * k
+            n_in = k
+        return (
+            total + n_in * self.out_features + (0 if self.head.bias is None else self.out_features)
+        )
+
     @torch.no_grad()
     def export(self, width: int | None = None) -> nn.Sequential:
         """A plain ``nn.Sequential`` holding only the units kept at ``width`` (eval behaviour).

@@ -28,6 +28,19 @@ def sweep_widths(widths: Sequence[int] | None, max_width: int, step: int = 1) ->
     return chosen
 
 
+def evaluate_at_width(
+    model: nn.Module, task: Task, width: int | None, prepared, calibration=None
+) -> float:
+    """The task metric at ``width`` (None: full) on ``prepared`` eval data. With ``calibration``
+    (the task's prepared ``"calibration"`` split), the width-dependent BatchNorm statistics are
+    first re-estimated at that width; the shared ones are back afterwards."""
+    set_width(model, width)
+    if calibration is None:
+        return task.evaluate(model, prepared)
+    with recalibrated_norms(model, lambda: task.evaluate(model, calibration)):
+        return task.evaluate(model, prepared)
+
+
 @torch.inference_mode()
 def sweep(
     model: nn.Module,
@@ -51,12 +64,7 @@ def sweep(
     rows = []
     try:
         for width in tqdm(widths, desc="sweep", disable=not progress):
-            set_width(model, width)
-            if calibration is None:
-                metric = task.evaluate(model, prepared)
-            else:
-                with recalibrated_norms(model, lambda: task.evaluate(model, calibration)):
-                    metric = task.evaluate(model, prepared)
+            metric = evaluate_at_width(model, task, width, prepared, calibration)
             rows.append({"width": width, "params": count_params(model, width), task.metric: metric})
     finally:
         set_width(model, None)

@@ -14,9 +14,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .batchnorm import recalibrated_norms
 from .checkpoint import save_checkpoint
 from .layer import set_width
+from .sweep import evaluate_at_width
 from .task import Task
 
 
@@ -40,13 +40,9 @@ def validate(
     metrics = {}
     try:
         for width in widths:
-            set_width(model, width)
-            name = f"{split}_{task.metric}@{width or 'full'}"
-            if calibration is None:
-                metrics[name] = task.evaluate(model, prepared)
-            else:
-                with recalibrated_norms(model, lambda: task.evaluate(model, calibration)):
-                    metrics[name] = task.evaluate(model, prepared)
+            metrics[f"{split}_{task.metric}@{width or 'full'}"] = evaluate_at_width(
+                model, task, width, prepared, calibration
+            )
     finally:
         set_width(model, None)
         model.train(was_training)
