@@ -2,14 +2,15 @@
 
     python scripts/aggregate.py multirun/mnist/<time> [results/mnist/seeds.csv]
 
-Writes the CSV (one row per run and width, the run's overrides as columns) and a PNG beside it.
+Writes the CSV (one row per run and width, the run's overrides as columns), a PNG beside it, and
+``<name>_runs.json`` with every run's provenance (commit, hardware, timings).
 """
 
 import sys
 from pathlib import Path
 
-from structural_dropout.aggregate import collect_runs
-from structural_dropout.checkpoint import atomic_write
+from structural_dropout.aggregate import collect_runs, runs_provenance
+from structural_dropout.checkpoint import atomic_write, write_json
 from structural_dropout.plots import seed_bands
 
 
@@ -17,6 +18,7 @@ def main(multirun_dir: Path, out_csv: Path) -> None:
     table = collect_runs(multirun_dir)
     atomic_write(out_csv, lambda tmp: table.to_csv(tmp, index=False))
     print(f"{out_csv}: {table['run'].nunique()} runs, {len(table)} rows")
+    write_json(out_csv.with_name(f"{out_csv.stem}_runs.json"), runs_provenance(multirun_dir))
     print(seed_bands(table, out_csv.with_suffix(".png")))
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from conftest import multirun
-from structural_dropout.aggregate import collect_runs
+from structural_dropout.aggregate import collect_runs, runs_provenance
 from structural_dropout.plots import seed_bands
 
 
@@ -32,6 +32,8 @@ def test_parallel_multirun_aggregates_into_one_table(tmp_path, fake_mnist, launc
     ]
     for run in sweep_dir.glob("*/run.json"):
         assert json.loads(run.read_text())["hardware"]["torch_threads"] == threads
+    provenance = runs_provenance(sweep_dir)
+    assert len(provenance) == 4 and all("commit" in run and "hardware" in run for run in provenance)
     figure = seed_bands(table, tmp_path / "seeds.png")
     assert figure.stat().st_size > 1000
 

@@ -45,3 +45,23 @@ def collect_runs(multirun_dir: str | Path) -> pd.DataFrame:
         frame.insert(0, "run", job.name)
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
+
+
+def runs_provenance(multirun_dir: str | Path) -> list[dict]:
+    """Each job's provenance from its run.json (commit, hardware, timings), for the record."""
+    keep = (
+        "seed",
+        "commit",
+        "dirty",
+        "date",
+        "command",
+        "torch",
+        "hardware",
+        "train_seconds",
+        "sweep_seconds",
+    )
+    return [
+        {"run": job.parent.name}
+        | {k: v for k, v in json.loads(job.read_text()).items() if k in keep}
+        for job in sorted(Path(multirun_dir).glob("*/run.json"))
+    ]
