@@ -4,7 +4,7 @@ RUN := $(UV) run --frozen
 PY := $(RUN) python
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint reproduce-mnist reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn bench-pointnet-sweep sweep-mnist figures clean
+.PHONY: help setup test lint reproduce-mnist reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn reproduce-liif reproduce-liif-plain bench-pointnet-sweep sweep-mnist figures clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -34,6 +34,15 @@ reproduce-pointnet: ## PointNet/ModelNet10: train once (cpu profile, ~45 min), s
 reproduce-pointnet-shared-bn: ## PointNet: its checkpoint swept with the shared BatchNorm statistics (every 8th width, ~4 min)
 	$(PY) scripts/sweep.py checkpoint=outputs/reproduce/pointnet/checkpoint.pt sweep.recalibrate_bn=false \
 		sweep.step=8 results_dir=results/pointnet/shared_bn hydra.run.dir=outputs/reproduce/pointnet_shared_bn
+
+reproduce-liif: ## LIIF super-resolution: train once (cpu profile), PSNR of every decoder width vs bicubic -> results/liif/
+	$(PY) scripts/train.py experiment=liif profile=cpu results_dir=results/liif \
+		hydra.run.dir=outputs/reproduce/liif
+
+reproduce-liif-plain: ## LIIF baseline: the same training without dropout, swept on Set5 -> results/liif/none/
+	$(PY) scripts/train.py experiment=liif profile=cpu dropout=none results_dir=results/liif/none \
+		task.suites.widths.datasets=[Set5] task.suites.b100=null task.suites.out_of_distribution=null \
+		task.picture=null hydra.run.dir=outputs/reproduce/liif_none
 
 bench-pointnet-sweep: ## PointNet head-only sweep: cached backbone vs naive per-width evaluation
 	$(PY) scripts/bench_pointnet_sweep.py

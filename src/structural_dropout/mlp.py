@@ -109,12 +109,19 @@ class TruncatableLinear(nn.Module):
             return self.linear.out_features
         return min(width, self.dropout.width)
 
+    def active_units(self) -> int:
+        """Units this forward pass keeps: the cut drawn for this step, or the width set."""
+        return self.linear.out_features if self.dropout is None else self.dropout.active_width()
+
     def forward(self, x: Tensor) -> Tensor:
-        if self.dropout is None:
-            k = self.linear.out_features
-        else:
-            k = self.dropout.active_width()
-        y = self.linear(x, k)
+        k = self.active_units()  # drawn once: with per-layer cuts each call draws a new one
+        return self.activate(self.linear(x, k), k)
+
+    def activate(self, y: Tensor, k: int | None = None) -> Tensor:
+        """The rest of the layer after the linear map, keeping ``k`` units (default: the active
+        ones). ``y`` may be wider, e.g. computed once at full width: it is sliced."""
+        k = self.active_units() if k is None else k
+        y = y[..., :k]
         if self.norm is not None:
             y = sliced_batch_norm(self.norm, y, k)
         y = self.activation(y)
@@ -162,6 +169,21 @@ class TruncatableMLP(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         for block in self.blocks:
+            x = block(x)
+        return self.head(x)
+
+    def project(self, x: Tensor) -> Tensor:
+        """The first hidden layer's pre-activations at full width. The input is never cut, so
+        these do not depend on the width: a sweep computes them once and passes them to
+        ``forward_projected`` at every width."""
+        return self.blocks[0].linear(x)
+
+    def forward_projected(self, projected: Tensor) -> Tensor:
+        """``forward`` from ``project``'s output, at the width set with ``set_width``. It skips the
+        module's pre-forward hooks, so in training (where a hook draws the shared cut) call the
+        module itself."""
+        x = self.blocks[0].activate(projected)
+        for block in self.blocks[1:]:
             x = block(x)
         return self.head(x)
 

@@ -24,8 +24,6 @@ from .runtime import provenance, resolve_device, seed_everything, set_threads
 from .sweep import sweep
 from .training import TrainerSettings, train
 
-ARTIFACTS = ("sweep.csv", "run.json")
-
 
 def job_threads(config: DictConfig) -> int | None:
     """Torch threads for this job: ``num_threads`` if set; else, under a launcher that runs jobs
@@ -52,43 +50,57 @@ def _build(config: DictConfig, device: torch.device):
     return task, model
 
 
-def _write_sweep(rows: list[dict], out_dir: Path) -> tuple[Path, list[Path]]:
-    csv_path = out_dir / "sweep.csv"
-    _write_csv(csv_path, rows)
-    return csv_path, sweep_figures(csv_path)
-
-
 def _write_csv(path: Path, rows: list[dict]) -> None:
     atomic_write(path, lambda tmp: pd.DataFrame(rows).to_csv(tmp, index=False))
 
 
-def _publish(out_dir: Path, results_dir: str | None, figures: list[Path]) -> None:
-    """Copy the run's CSV, run.json and figures into ``results_dir`` (the reproduce targets)."""
+def _publish(out_dir: Path, results_dir: str | None, files: list[Path]) -> None:
+    """Copy the run's tables, run.json and figures into ``results_dir`` (the reproduce targets)."""
     if not results_dir:
         return
     target = Path(results_dir)
     target.mkdir(parents=True, exist_ok=True)
-    for path in [out_dir / name for name in ARTIFACTS] + figures:
+    for path in [*files, out_dir / "run.json"]:
         atomic_write(target / path.name, lambda tmp, src=path: shutil.copyfile(src, tmp))
 
 
 def _sweep_and_report(config, model, task, out_dir: Path, info: dict) -> dict:
+    """Sweep, then write the tables (``sweep.csv``, and any the task adds), figures and run.json.
+
+    A task with its own ``sweep`` (LIIF: datasets x scales x widths) returns its tables by file
+    name and draws its own figures; the others go through the generic width sweep.
+    """
     start = time.perf_counter()
-    rows = sweep(
-        model,
-        task,
-        config.sweep.widths,
-        config.sweep.step,
-        config.sweep.split,
-        progress=config.progress,
-        recalibrate_bn=config.sweep.recalibrate_bn,
-    )
+    if hasattr(task, "sweep"):
+        tables = task.sweep(model, config.sweep, progress=config.progress)
+    else:
+        tables = {
+            "sweep.csv": sweep(
+                model,
+                task,
+                config.sweep.widths,
+                config.sweep.step,
+                config.sweep.split,
+                progress=config.progress,
+                recalibrate_bn=config.sweep.recalibrate_bn,
+                start=config.sweep.start,
+            )
+        }
     info["sweep_seconds"] = round(time.perf_counter() - start, 2)
-    _, figures = _write_sweep(rows, out_dir)
-    full = rows[-1]
-    info["full_width"] = full
+    files = []
+    for name, rows in tables.items():
+        _write_csv(out_dir / name, rows)
+        files.append(out_dir / name)
+    if hasattr(task, "figures"):
+        files += task.figures(out_dir, model)
+    else:
+        files += sweep_figures(out_dir / "sweep.csv")
+    rows = tables["sweep.csv"]
+    widest = max(row["width"] for row in rows)
+    full = [row for row in rows if row["width"] == widest]
+    info["full_width"] = full[0] if len(full) == 1 else full
     write_json(out_dir / "run.json", info)
-    _publish(out_dir, config.get("results_dir"), figures)
+    _publish(out_dir, config.get("results_dir"), files)
     return info
 
 

@@ -14,12 +14,17 @@ from .params import count_params
 from .task import Task
 
 
-def sweep_widths(widths: Sequence[int] | None, max_width: int, step: int = 1) -> list[int]:
-    """The widths to sweep: ``widths`` as given, or ``1, 1+step, ...`` up to ``max_width``."""
+def sweep_widths(
+    widths: Sequence[int] | None, max_width: int, step: int = 1, start: int = 1
+) -> list[int]:
+    """The widths to sweep: ``widths`` as given, or ``start, start+step, ...`` up to
+    ``max_width`` (which is always included)."""
     if widths is None:
-        if step < 1:
-            raise ValueError(f"sweep step must be >= 1, got {step}")
-        chosen = list(range(1, max_width + 1, step))
+        if step < 1 or not 1 <= start <= max_width:
+            raise ValueError(
+                f"sweep step must be >= 1 and start in 1..{max_width}, got {step} and {start}"
+            )
+        chosen = list(range(start, max_width + 1, step))
         return chosen if chosen[-1] == max_width else [*chosen, max_width]
     chosen = [int(w) for w in widths]
     bad = [w for w in chosen if not 1 <= w <= max_width]
@@ -50,6 +55,7 @@ def sweep(
     split: str = "test",
     progress: bool = True,
     recalibrate_bn: bool = False,
+    start: int = 1,
 ) -> list[dict]:
     """Evaluate ``model`` at each width: rows of ``{width, params, <task.metric>}``.
 
@@ -57,7 +63,7 @@ def sweep(
     and reused by every width. ``recalibrate_bn`` re-estimates the width-dependent BatchNorm
     statistics at each width on the task's ``"calibration"`` split before evaluating it.
     """
-    widths = sweep_widths(widths, model_width(model), step)
+    widths = sweep_widths(widths, model_width(model), step, start)
     model.eval()
     prepared = task.prepare_eval(model, split)
     calibration = task.prepare_eval(model, "calibration") if recalibrate_bn else None
