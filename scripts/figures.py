@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from experiments.liif.figures import compare_runs, liif_figures
 from structural_dropout.plots import compare_sweeps, seed_bands, sweep_figures
 
 
@@ -13,7 +14,9 @@ def main(results: Path) -> None:
     if not csvs:
         raise SystemExit(f"no sweep.csv under {results}")
     for csv in csvs:
-        for path in sweep_figures(csv):
+        by_dataset = "dataset" in pd.read_csv(csv, nrows=0).columns  # LIIF: datasets x scales
+        paths = liif_figures(csv, csv.parent / "bicubic.csv") if by_dataset else sweep_figures(csv)
+        for path in paths:
             print(path)
     comparisons = {
         results / "mnist" / "structural_vs_plain.png": {
@@ -28,6 +31,13 @@ def main(results: Path) -> None:
     for figure, curves in comparisons.items():
         if all(path.exists() for path in curves.values()):
             print(compare_sweeps(curves, figure))
+    liif = {
+        "structural dropout (p=1)": results / "liif" / "sweep.csv",
+        "plain training, truncated": results / "liif" / "none" / "sweep.csv",
+    }
+    if all(path.exists() for path in liif.values()):
+        bicubic = results / "liif" / "bicubic.csv"
+        print(compare_runs(liif, "Set5", results / "liif" / "structural_vs_plain.png", bicubic))
     for seeds in sorted(results.rglob("seeds.csv")):
         print(seed_bands(pd.read_csv(seeds), seeds.with_suffix(".png")))
 

@@ -12,7 +12,7 @@ from conftest import CONFIGS, multirun
 from structural_dropout import TruncatableLinear, TruncatableMLP, count_params, model_width
 from structural_dropout.pipeline import sweep_checkpoint, train_and_sweep
 
-EXPERIMENTS = ["mnist", "pointnet", "pointnet_modelnet40"]
+EXPERIMENTS = ["mnist", "pointnet", "pointnet_modelnet40", "liif"]
 DROPOUTS = ["structural", "none", "standard"]
 PROFILES = ["smoke", "cpu", "paper"]
 

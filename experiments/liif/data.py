@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from PIL import Image
 from torch import Tensor
 from torchvision.datasets.utils import download_and_extract_archive
-from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
@@ -50,8 +50,14 @@ def load_folder(folder: str | Path, download: bool = False) -> dict[str, Tensor]
 
 
 def read_image(path: str | Path) -> Tensor:
-    data = torch.frombuffer(bytearray(Path(path).read_bytes()), dtype=torch.uint8)
-    return decode_image(data, mode=ImageReadMode.RGB)
+    """An image file as RGB ``uint8`` ``[3, H, W]`` (grayscale and palette images converted)."""
+    with Image.open(path) as image:
+        return TF.pil_to_tensor(image.convert("RGB"))
+
+
+def write_image(image: Tensor, path: str | Path) -> None:
+    """Save a ``uint8`` ``[3, H, W]`` tensor (PNG for a ``.png`` path)."""
+    TF.to_pil_image(image.cpu()).save(path)
 
 
 def resize(image: Tensor, height: int, width: int) -> Tensor:

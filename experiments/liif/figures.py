@@ -103,10 +103,36 @@ def picture(
             panels.append((f"width {w}", sr, psnr(sr, to_float(hr), scale)))
     finally:
         set_width(model.decoder, None)
-    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 2.9))
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 3.3))
     for ax, (title, picture_, value) in zip(axes, panels, strict=True):
         crop = picture_[:, top : top + size, left : left + size].clamp(0, 1)
         ax.imshow(crop.permute(1, 2, 0).numpy(), interpolation="nearest")
-        ax.set_title(title if value is None else f"{title}\n{value:.2f} dB", fontsize=9)
+        ax.set_title(title if value is None else f"{title}: {value:.2f} dB", fontsize=9)
         ax.axis("off")
     return _save(fig, path)
+
+
+def compare_runs(
+    csvs: dict[str, str | Path], dataset: str, out_path: str | Path, bicubic_csv=None
+) -> Path:
+    """PSNR vs decoder width on ``dataset`` for several runs (e.g. structural vs plain), one
+    panel per scale the runs share, the bicubic level dashed when ``bicubic_csv`` is given."""
+    frames = {name: pd.read_csv(path) for name, path in csvs.items()}
+    frames = {name: df[df["dataset"] == dataset] for name, df in frames.items()}
+    scales = sorted(set.intersection(*(set(df["scale"]) for df in frames.values())))
+    if not scales:
+        raise ValueError(f"the runs share no scale on {dataset}")
+    bicubic = None if bicubic_csv is None else pd.read_csv(bicubic_csv)
+    fig, axes = plt.subplots(1, len(scales), figsize=(3.4 * len(scales), 3.0), squeeze=False)
+    for ax, scale in zip(axes[0], scales, strict=True):
+        for name, df in frames.items():
+            part = df[df["scale"] == scale].sort_values("width")
+            ax.plot(part["width"], part["psnr"], label=name)
+        if bicubic is not None:
+            level = bicubic[(bicubic["dataset"] == dataset) & (bicubic["scale"] == scale)]
+            if not level.empty:
+                ax.axhline(level["psnr"].iloc[0], ls="--", c="gray", label="bicubic")
+        ax.set(title=f"{dataset} ×{scale}", xlabel="decoder width", ylabel="PSNR (dB, Y)")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    return _save(fig, Path(out_path))

@@ -1,0 +1,48 @@
+"""Super-resolve one image file with a trained LIIF checkpoint, at any scale and decoder width."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from hydra.utils import instantiate
+
+from structural_dropout import set_width
+from structural_dropout.checkpoint import load_checkpoint
+
+from .data import read_image, to_float, write_image
+
+
+def load_model(checkpoint: str | Path, device: torch.device) -> torch.nn.Module:
+    """The LIIF model of a checkpoint written by ``scripts/train.py experiment=liif``."""
+    state = load_checkpoint(checkpoint, map_location=device)
+    target = state["config"]["model"].get("_target_", "")
+    if not target.endswith(".LIIF"):
+        raise ValueError(f"{checkpoint} holds a {target or 'unknown'} model, not LIIF")
+    model = instantiate(state["config"]["model"]).to(device)
+    model.load_state_dict(state["model"])
+    return model.eval()
+
+
+def upscale_file(
+    checkpoint: str | Path,
+    image_path: str | Path,
+    scale: float,
+    width: int | None,
+    output: str | Path,
+    device: torch.device,
+    chunk: int = 16384,
+) -> tuple[Path, tuple[int, int]]:
+    """Write ``image_path`` rendered at ``scale`` times its size (``width``: decoder width, None:
+    full) as a PNG at ``output``; returns the path and the output size (height, width)."""
+    if scale <= 0:
+        raise ValueError(f"scale must be positive, got {scale}")
+    model = load_model(checkpoint, device)
+    image = read_image(image_path)
+    height, width_px = (round(side * scale) for side in image.shape[-2:])
+    set_width(model.decoder, width)
+    rendered = model.upsample(to_float(image)[None].to(device), height, width_px, chunk)[0]
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    write_image((rendered * 255).round().to(torch.uint8), output)
+    return output, (height, width_px)
