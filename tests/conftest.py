@@ -48,24 +48,25 @@ def real_mnist_root() -> Path | None:
     return None
 
 
+def run_script(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run ``python <args>`` in the repository, as a user would, and require it to succeed."""
+    result = subprocess.run(
+        [sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
 def multirun(tmp_path: Path, data_dir: Path, *overrides: str) -> Path:
     """``scripts/train.py -m`` with the smoke profile; returns the sweep directory."""
     sweep_dir = tmp_path / "multirun"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "scripts/train.py",
-            "-m",
-            "profile=smoke",
-            f"data_dir={data_dir}",
-            "task.download=false",
-            f"hydra.sweep.dir={sweep_dir}",
-            *overrides,
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=900,
+    run_script(
+        "scripts/train.py",
+        "-m",
+        "profile=smoke",
+        f"data_dir={data_dir}",
+        "task.download=false",
+        f"hydra.sweep.dir={sweep_dir}",
+        *overrides,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     return sweep_dir

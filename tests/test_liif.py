@@ -1,8 +1,6 @@
 import json
 import math
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +11,7 @@ from hydra.errors import InstantiationException
 from test_configs import compose_train
 from torch import nn
 
-from conftest import REPO
+from conftest import REPO, run_script
 from experiments.liif.data import (
     QuerySampler,
     downsample,
@@ -22,7 +20,7 @@ from experiments.liif.data import (
     to_float,
     write_image,
 )
-from experiments.liif.evaluation import benchmark_pair, bicubic_psnr, psnr_by_width
+from experiments.liif.evaluation import benchmark_pair, bicubic_psnr, psnr_by_width, width_tails
 from experiments.liif.metrics import psnr
 from experiments.liif.model import LIIF, cell_size, pixel_centers
 from structural_dropout import DropoutSpec, count_params, set_width
@@ -52,6 +50,8 @@ def test_pixel_centres_and_cells_of_small_grids():
         [0.5, 0.75],
     ]
     assert pixel_centers(1, 1).tolist() == [[0.0, 0.0]]
+    inner = pixel_centers(4, 5).view(4, 5, 2)[1:3, 1:4].reshape(-1, 2)
+    assert torch.equal(pixel_centers(4, 5, shave=1), inner)
     assert cell_size(2, 4).tolist() == [1.0, 0.5]
 
 
@@ -130,13 +130,13 @@ def test_cached_width_sweep_equals_rendering_each_width():
     model = LIIF(channels=4, blocks=1, hidden=[16, 16], dropout=DropoutSpec()).eval()
     hr, lr = benchmark_pair(smooth_image(30, 27), 3)
     widths = [2, 9, 16]
-    swept = psnr_by_width(model, hr, lr, 3, widths, chunk=50)
+    swept = psnr_by_width(model, hr, lr, 3, width_tails(model.decoder, widths, torch.float32), 50)
     for width, value in zip(widths, swept, strict=True):
         set_width(model.decoder, width)
         rendered = model.upsample(to_float(lr)[None], *hr.shape[-2:], chunk=77)[0]
         assert value == pytest.approx(psnr(rendered, to_float(hr), shave=3), abs=1e-6)
     set_width(model.decoder, None)
-    bf16 = psnr_by_width(model, hr, lr, 3, widths, chunk=50, dtype=torch.bfloat16)
+    bf16 = psnr_by_width(model, hr, lr, 3, width_tails(model.decoder, widths, torch.bfloat16), 50)
     assert bf16 == pytest.approx(swept, abs=0.1)
 
 
@@ -220,22 +220,15 @@ def test_liif_smoke_train_sweep_and_upscale(tmp_path, tiny_sr):
     assert {row["width"] for row in full} == {8}
 
     out = tmp_path / "up.png"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "scripts/upscale.py",
-            f"checkpoint={tmp_path / 'run' / 'checkpoint.pt'}",
-            f"input={tiny_sr / 'images' / 'bird.png'}",
-            "scale=2.5",
-            "width=4",
-            f"output={out}",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
+    run_script(
+        "scripts/upscale.py",
+        f"checkpoint={tmp_path / 'run' / 'checkpoint.pt'}",
+        f"input={tiny_sr / 'images' / 'bird.png'}",
+        "scale=2.5",
+        "width=4",
+        f"output={out}",
         timeout=300,
     )
-    assert result.returncode == 0, result.stderr[-2000:]
     assert read_image(out).shape == (3, 90, 75)
 
 

@@ -16,20 +16,13 @@ from torch import Tensor, nn
 
 from .data import downsample, modcrop, resize, to_float
 from .metrics import luma, psnr, psnr_from_mse, quantize
-from .model import LIIF, cell_size
+from .model import LIIF, cell_size, pixel_centers
 
 
 def benchmark_pair(image: Tensor, scale: int) -> tuple[Tensor, Tensor]:
     """HR (cropped to a multiple of ``scale``) and its bicubic LR, ``uint8``."""
     hr = modcrop(image, scale)
     return hr, downsample(hr, scale)
-
-
-def interior_centers(height: int, width: int, shave: int, device=None) -> Tensor:
-    """Centre coordinates of the pixels left after shaving ``shave`` at each border."""
-    rows = (torch.arange(shave, height - shave, device=device) * 2 + 1) / height - 1
-    cols = (torch.arange(shave, width - shave, device=device) * 2 + 1) / width - 1
-    return torch.cartesian_prod(rows, cols)
 
 
 def width_tails(decoder, widths: Sequence[int], dtype: torch.dtype) -> list[nn.Module]:
@@ -50,37 +43,39 @@ def psnr_by_width(
     hr: Tensor,
     lr: Tensor,
     scale: int,
-    widths: Sequence[int] | None,
+    tails: Sequence[nn.Module] | None = None,
     chunk: int = 4096,
-    dtype: torch.dtype = torch.float32,
 ) -> list[float]:
     """Y-channel PSNR (``scale`` pixels shaved) of the model's ``hr``-sized rendering of ``lr``
-    (both ``uint8`` ``[3, H, W]``) at each decoder width; ``widths=None``: once, at the width the
-    model is set to. Equal to ``metrics.psnr`` of the full rendering (tested).
+    (both ``uint8`` ``[3, H, W]``) at each width whose ``width_tails`` are given (build them once
+    for many images); ``tails=None``: once, at the width the model is set to. Equal to
+    ``metrics.psnr`` of the full rendering (tested).
 
-    ``dtype=torch.bfloat16`` runs the per-width layers in bfloat16 (about 2.5x faster on CPUs
-    with AVX-512 BF16); the encoder, the gathering and the first decoder layer stay float32.
+    Tails in bfloat16 run the per-width layers in bfloat16 (about 2x faster on CPUs with AVX-512
+    BF16); the encoder, the gathering and the first decoder layer stay float32.
     """
     device = next(model.parameters()).device
     height, width = hr.shape[-2:]
     encoded = model.encode(to_float(lr)[None].to(device))
-    coords = interior_centers(height, width, scale, device)
+    coords = pixel_centers(height, width, device, shave=scale)
     target = luma(to_float(hr[:, scale : height - scale, scale : width - scale]).flatten(1).T)
     target = target.to(device)
     cell = cell_size(height, width, device)
     decoder = model.decoder
-    if widths is None:  # as set: the truncatable decoder itself
+    if tails is None:  # as set: the truncatable decoder itself
         steps = [(None, decoder.forward_projected)]
     else:
-        steps = list(zip(widths, width_tails(decoder, widths, dtype), strict=True))
+        steps = [(next(tail.parameters()), tail) for tail in tails]
     squared = torch.zeros(len(steps), dtype=torch.float64, device=device)
     for start in range(0, len(coords), chunk):
         coord = coords[start : start + chunk][None]
         inputs, weights = model.query_inputs(encoded, coord, cell.expand_as(coord))
         projected = decoder.project(inputs)
         expected = target[start : start + chunk]
-        for i, (w, decode) in enumerate(steps):
-            kept = projected if w is None else projected[..., :w].to(dtype)
+        for i, (first_weight, decode) in enumerate(steps):
+            kept = projected
+            if first_weight is not None:  # a tail reads the first `width` pre-activations
+                kept = projected[..., : first_weight.shape[1]].to(first_weight.dtype)
             rgb = model.blend(decode(kept).float(), weights)[0]
             error = luma(quantize(rgb)) - expected
             squared[i] += error.double().pow(2).sum()

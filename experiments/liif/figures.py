@@ -16,18 +16,11 @@ import torch  # noqa: E402
 from torch import Tensor  # noqa: E402
 
 from structural_dropout import set_width  # noqa: E402
-from structural_dropout.checkpoint import atomic_write  # noqa: E402
+from structural_dropout.plots import save_figure  # noqa: E402
 
 from .data import resize, to_float  # noqa: E402
 from .evaluation import benchmark_pair  # noqa: E402
 from .metrics import psnr  # noqa: E402
-
-
-def _save(fig, path: Path) -> Path:
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
-    plt.close(fig)
-    return path
 
 
 def liif_figures(sweep_csv: str | Path, bicubic_csv: str | Path) -> list[Path]:
@@ -68,7 +61,7 @@ def liif_figures(sweep_csv: str | Path, bicubic_csv: str | Path) -> list[Path]:
                 if col == 0:
                     ax.set_ylabel("PSNR (dB, Y)", fontsize=8)
         axes[0][0].legend(fontsize=7)
-        paths.append(_save(fig, sweep_csv.parent / f"{name}.png"))
+        paths.append(save_figure(fig, sweep_csv.parent / f"{name}.png"))
     return paths
 
 
@@ -96,10 +89,11 @@ def picture(
     panels = [("HR", to_float(hr), None)]
     bicubic = to_float(resize(lr, height, width))
     panels.append(("bicubic", bicubic, psnr(bicubic, to_float(hr), scale)))
+    encoded = model.encode(to_float(lr)[None].to(device))  # once: the encoder has no width
     try:
         for w in widths:
             set_width(model.decoder, w)
-            sr = model.upsample(to_float(lr)[None].to(device), height, width, chunk)[0].cpu()
+            sr = model.render(encoded, height, width, chunk)[0].cpu()
             panels.append((f"width {w}", sr, psnr(sr, to_float(hr), scale)))
     finally:
         set_width(model.decoder, None)
@@ -109,7 +103,7 @@ def picture(
         ax.imshow(crop.permute(1, 2, 0).numpy(), interpolation="nearest")
         ax.set_title(title if value is None else f"{title}: {value:.2f} dB", fontsize=9)
         ax.axis("off")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def compare_runs(
@@ -135,4 +129,4 @@ def compare_runs(
         ax.set(title=f"{dataset} ×{scale}", xlabel="decoder width", ylabel="PSNR (dB, Y)")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
-    return _save(fig, Path(out_path))
+    return save_figure(fig, Path(out_path))

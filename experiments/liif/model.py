@@ -26,10 +26,13 @@ CORNERS = ((-1, -1), (-1, 1), (1, -1), (1, 1))
 _EPS = 1e-6  # nudges coordinates off exact pixel borders so nearest-pixel lookup is stable
 
 
-def pixel_centers(height: int, width: int, device: torch.device | None = None) -> Tensor:
-    """Coordinates of the pixel centres of a ``height x width`` grid, ``[height * width, 2]``."""
-    rows = (torch.arange(height, device=device) * 2 + 1) / height - 1
-    cols = (torch.arange(width, device=device) * 2 + 1) / width - 1
+def pixel_centers(
+    height: int, width: int, device: torch.device | None = None, shave: int = 0
+) -> Tensor:
+    """Coordinates of the pixel centres of a ``height x width`` grid, ``[pixels, 2]`` in row-major
+    order; ``shave`` leaves out that many pixels at each border."""
+    rows = (torch.arange(shave, height - shave, device=device) * 2 + 1) / height - 1
+    cols = (torch.arange(shave, width - shave, device=device) * 2 + 1) / width - 1
     return torch.cartesian_prod(rows, cols)
 
 
@@ -88,8 +91,8 @@ class LIIF(nn.Module):
         self.encoder = EDSREncoder(channels, blocks)
         self.decoder = TruncatableMLP(9 * channels + 4, list(hidden), 3, dropout)
 
-    def encode(self, lr: Tensor) -> Tensor:
-        """``[B, 3, h, w]`` → the unfolded feature map ``[B, h * w, 9 * channels]``."""
+    def encode(self, lr: Tensor) -> tuple[Tensor, tuple[int, int]]:
+        """``[B, 3, h, w]`` → the unfolded features ``[B, h * w, 9 * channels]`` and ``(h, w)``."""
         features = self.encoder(lr)
         batch, channels, height, width = features.shape
         unfolded = F.unfold(features, 3, padding=1)  # [B, 9C, h*w], zero-padded at borders
@@ -137,12 +140,17 @@ class LIIF(nn.Module):
     def upsample(self, lr: Tensor, height: int, width: int, chunk: int = 16384) -> Tensor:
         """Render ``lr`` ``[B, 3, h, w]`` at ``height x width`` (any size, any aspect), decoding
         ``chunk`` pixels at a time; returns ``[B, 3, height, width]`` clamped to ``[0, 1]``."""
-        encoded = self.encode(lr)
-        coord = pixel_centers(height, width, lr.device).expand(len(lr), -1, -1)
-        cell = cell_size(height, width, lr.device).expand_as(coord)
+        return self.render(self.encode(lr), height, width, chunk)
+
+    @torch.no_grad()
+    def render(self, encoded, height: int, width: int, chunk: int = 16384) -> Tensor:
+        """``upsample`` from ``encode``'s output, so several widths can share one encoding."""
+        batch = len(encoded[0])
+        coord = pixel_centers(height, width, encoded[0].device).expand(batch, -1, -1)
+        cell = cell_size(height, width, encoded[0].device).expand_as(coord)
         parts = []
         for i in range(0, coord.shape[1], chunk):
             part = slice(i, i + chunk)
             parts.append(self.decode(*self.query_inputs(encoded, coord[:, part], cell[:, part])))
         out = torch.cat(parts, dim=1)
-        return out.clamp(0, 1).transpose(1, 2).reshape(len(lr), 3, height, width)
+        return out.clamp(0, 1).transpose(1, 2).reshape(batch, 3, height, width)

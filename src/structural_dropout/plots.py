@@ -11,6 +11,8 @@ matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from .checkpoint import atomic_write  # noqa: E402
+
 FIGURES = ("metric_vs_width", "params_vs_width", "metric_vs_params")
 
 
@@ -42,10 +44,12 @@ def marked_widths(df: pd.DataFrame, metric: str) -> dict[str, int]:
     }
 
 
-def _save(fig, path: Path) -> None:
+def save_figure(fig, path: Path) -> Path:
+    """Lay out, write (atomically: an interrupted run never leaves half a PNG) and close."""
     fig.tight_layout()
-    fig.savefig(path, dpi=150)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=150, format=path.suffix[1:]))
     plt.close(fig)
+    return path
 
 
 def sweep_figures(csv_path: str | Path, out_dir: str | Path | None = None) -> list[Path]:
@@ -71,20 +75,20 @@ def sweep_figures(csv_path: str | Path, out_dir: str | Path | None = None) -> li
     ax.set(xlabel="hidden width kept", ylabel=label, title=f"{label} vs hidden width")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
-    _save(fig, paths[0])
+    save_figure(fig, paths[0])
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     ax.plot(df["width"], df["params"], color="C0")
     ax.set(xlabel="hidden width kept", ylabel="parameters", title="Parameters vs hidden width")
     ax.grid(alpha=0.3)
-    _save(fig, paths[1])
+    save_figure(fig, paths[1])
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     ax.plot(df["params"], df[metric], ".-", ms=3, color="C0")
     ax.set_xscale("log")
     ax.set(xlabel="parameters (log scale)", ylabel=label, title=f"{label} vs parameters")
     ax.grid(alpha=0.3, which="both")
-    _save(fig, paths[2])
+    save_figure(fig, paths[2])
     return paths
 
 
@@ -101,7 +105,7 @@ def compare_sweeps(csvs: dict[str, str | Path], out_path: str | Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     out_path = Path(out_path)
-    _save(fig, out_path)
+    save_figure(fig, out_path)
     return out_path
 
 
@@ -145,5 +149,5 @@ def seed_bands(df: pd.DataFrame, out_path: str | Path, seed_column: str = "seed"
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     out_path = Path(out_path)
-    _save(fig, out_path)
+    save_figure(fig, out_path)
     return out_path
