@@ -4,16 +4,18 @@ import json
 
 import pandas as pd
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from test_pointnet import make_dataset
 
 from conftest import CONFIGS, multirun
 from structural_dropout import TruncatableLinear, TruncatableMLP, count_params, model_width
+from structural_dropout.checkpoint import load_checkpoint
 from structural_dropout.pipeline import sweep_checkpoint, train_and_sweep
 
 EXPERIMENTS = ["mnist", "pointnet", "pointnet_modelnet40", "liif"]
-DROPOUTS = ["structural", "none", "standard"]
+DROPOUTS = ["structural", "none", "standard", "sandwich"]
 PROFILES = ["smoke", "cpu", "paper"]
 
 
@@ -30,8 +32,9 @@ def test_every_config_composes_and_builds(experiment, dropout, profile):
     assert config.trainer.epochs >= 1
     model = instantiate(config.model)
     block = next(m for m in model.modules() if isinstance(m, TruncatableLinear))
-    assert block.dropout.p == {"structural": 1.0, "none": 0.0, "standard": 0.0}[dropout]
+    assert block.dropout.p == {"none": 0.0, "standard": 0.0}.get(dropout, 1.0)
     assert (block.standard is not None) == (dropout == "standard")
+    assert (instantiate(config.dropout).sandwich is not None) == (dropout == "sandwich")
     instantiate(config.optimizer)(model.parameters())
 
 
@@ -86,10 +89,9 @@ def test_smoke_train_and_sweep_writes_results(tmp_path, fake_mnist):
         assert (results / f"{name}.png").stat().st_size > 1000
     assert info["full_width"]["accuracy"] > 0.5  # the fake classes are easy; training did learn
 
-    # The checkpoint alone rebuilds the model: sweeping it gives the same table.
-    sweep_config = compose_sweep(
-        f"checkpoint={tmp_path / 'run' / 'checkpoint.pt'}", "sweep.step=64", "progress=false"
-    )
+    # The checkpoint alone rebuilds the model: sweeping it (with the sweep settings of its own
+    # run, step 64, since none are given) gives the same table.
+    sweep_config = compose_sweep(f"checkpoint={tmp_path / 'run' / 'checkpoint.pt'}", "progress=false")
     sweep_checkpoint(sweep_config.checkpoint, sweep_config, tmp_path / "resweep")
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "resweep" / "sweep.csv"), df)
 
@@ -141,3 +143,19 @@ def test_pointnet_smoke_train_and_sweep(tmp_path, experiment, folder, suffix, cl
     assert df["width"].tolist() == [1, 129, 257, 385, 512]
     assert df["params"].iloc[-1] == 3_468_051 + 30 * 257 * (classes == 40)
     assert (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_sandwich_config_reaches_the_training_loop(tmp_path, fake_mnist):
+    """A sandwich that trains only the full width must train exactly as a plain model does."""
+    smoke = ("profile=smoke", f"data_dir={fake_mnist}", "task.download=false", "sweep.enabled=false")
+    states = {}
+    for name, dropout in [
+        ("plain", ["dropout=none"]),
+        ("full_only", ["dropout=sandwich", "dropout.sandwich.random=0"]),
+        ("sandwich", ["dropout=sandwich"]),
+    ]:
+        train_and_sweep(compose_train(*smoke, *dropout), tmp_path / name)
+        states[name] = load_checkpoint(tmp_path / name / "checkpoint.pt")["model"]
+    for key, value in states["plain"].items():
+        assert torch.equal(value, states["full_only"][key]), key
+    assert not torch.equal(states["plain"]["head.weight"], states["sandwich"]["head.weight"])

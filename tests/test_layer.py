@@ -51,6 +51,24 @@ def test_cuts_stay_on_grid_and_reach_full_width():
     assert (counts / counts.sum() - 1 / len(grid)).abs().max() < 0.03  # uniform
 
 
+def test_log_uniform_cuts_are_proportional_to_one_over_cut():
+    layer = StructuralDropout(64, p=1.0, lower_bound=8, step=8, distribution="log_uniform")
+    cuts = draws(layer, 20000)
+    grid = list(range(8, 65, 8))
+    assert set(cuts.tolist()) == set(grid)
+    frequency = torch.bincount(cuts)[grid].double() / len(cuts)
+    expected = 1 / torch.tensor(grid, dtype=torch.float64)
+    assert torch.allclose(frequency, expected / expected.sum(), atol=0.01)
+    assert frequency[0] / frequency[-1] == pytest.approx(8, rel=0.15)  # P(8) / P(64) = 64 / 8
+
+
+def test_unknown_distribution_is_rejected():
+    with pytest.raises(ValueError, match="distribution"):
+        StructuralDropout(8, distribution="normal")
+    with pytest.raises(ValueError, match="distribution"):
+        DropoutSpec(distribution="geometric")
+
+
 def test_p_one_truncates_above_023():
     """The original code stored acos(1 - 2p) and so truncated every step for any p > ~0.23."""
     cuts = draws(StructuralDropout(100, p=0.5), 4000)

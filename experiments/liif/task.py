@@ -99,9 +99,18 @@ class LiifTask:
         for _ in range(self._steps):
             yield tuple(t.to(self.device) for t in self.sampler.batch(self.batch_size))
 
+    def predict(self, model: nn.Module, batch: tuple[Tensor, ...]) -> Tensor:
+        lr, coord, cell, _ = batch
+        return model(lr, coord, cell)
+
+    def criterion(self, prediction: Tensor, batch: tuple[Tensor, ...]) -> Tensor:
+        return F.l1_loss(prediction, batch[-1])
+
+    def distill_loss(self, prediction: Tensor, teacher: Tensor) -> Tensor:
+        return F.l1_loss(prediction, teacher)
+
     def loss(self, model: nn.Module, batch: tuple[Tensor, ...]) -> Tensor:
-        lr, coord, cell, colour = batch
-        return F.l1_loss(model(lr, coord, cell), colour)
+        return self.criterion(self.predict(model, batch), batch)
 
     def prepare_eval(self, model: nn.Module, split: str) -> tuple[list, int]:
         match = _SPLIT.match(split)

@@ -18,6 +18,9 @@ from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
 
+CUT_DISTRIBUTIONS = ("uniform", "log_uniform")
+
+
 def check_width(width: int, layer_width: int, name: str = "width") -> int:
     """Return ``width`` if ``1 <= width <= layer_width``, else raise a ValueError naming it."""
     if isinstance(width, bool) or not isinstance(width, int):
@@ -67,8 +70,11 @@ class StructuralDropout(nn.Module):
     Args:
         width: number of features of the layer this follows.
         p: probability that a training step truncates at all.
-        lower_bound, step: a truncating step draws ``c`` uniformly from
+        lower_bound, step: a truncating step draws ``c`` from the grid
             ``lower_bound, lower_bound + step, ..., width`` (``width`` always included).
+        distribution: how ``c`` is drawn from the grid: ``"uniform"`` (the paper) or
+            ``"log_uniform"`` (probability proportional to ``1 / c``: each doubling of the width
+            is equally likely, so small widths, which need it most, train more often).
         rescale: multiply the kept features by ``width / c`` (the paper's setting), in training
             and at a fixed eval width alike, so a width means the same function in both.
         dim: the feature dimension.
@@ -85,6 +91,7 @@ class StructuralDropout(nn.Module):
         rescale: bool = True,
         dim: int = -1,
         mode: str = "mask",
+        distribution: str = "uniform",
     ):
         super().__init__()
         if isinstance(width, bool) or not isinstance(width, int) or width < 1:
@@ -95,6 +102,11 @@ class StructuralDropout(nn.Module):
             raise ValueError(f"step must be an int >= 1, got {step!r}")
         if mode not in ("mask", "slice"):
             raise ValueError(f"mode must be 'mask' or 'slice', got {mode!r}")
+        if distribution not in CUT_DISTRIBUTIONS:
+            raise ValueError(
+                f"distribution must be one of {CUT_DISTRIBUTIONS}, got {distribution!r}"
+            )
+        self.distribution = distribution
         self.width, self.p, self.lower_bound, self.step = width, float(p), lower_bound, step
         self.rescale, self.dim, self.mode = rescale, dim, mode
         self.eval_width: int | None = None  # None: full width
@@ -106,12 +118,20 @@ class StructuralDropout(nn.Module):
         """How many cuts the grid holds (the last one is always the full width)."""
         return math.ceil((self.width - self.lower_bound) / self.step) + 1
 
+    def grid(self) -> list[int]:
+        """The cuts a truncating step can draw, smallest first; the last is the full width."""
+        return [min(self.lower_bound + i * self.step, self.width) for i in range(self.num_cuts)]
+
     def draw_cut(self, generator: torch.Generator | None = None) -> int:
         """One training step's cut: full width with probability ``1 - p``, else from the grid."""
         if self.p == 0.0 or (self.p < 1.0 and torch.rand((), generator=generator) >= self.p):
             return self.width
-        i = int(torch.randint(self.num_cuts, (), generator=generator))
-        return min(self.lower_bound + i * self.step, self.width)
+        if self.distribution == "uniform":
+            i = int(torch.randint(self.num_cuts, (), generator=generator))
+            return min(self.lower_bound + i * self.step, self.width)
+        grid = self.grid()
+        weights = 1.0 / torch.tensor(grid, dtype=torch.float64)
+        return grid[int(torch.multinomial(weights, 1, generator=generator))]
 
     def set_width(self, width: int | None) -> None:
         """Fix the width used at evaluation (None: full width)."""
@@ -131,7 +151,8 @@ class StructuralDropout(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"width={self.width}, p={self.p}, lower_bound={self.lower_bound}, step={self.step}, "
-            f"rescale={self.rescale}, eval_width={self.eval_width}"
+            f"distribution={self.distribution}, rescale={self.rescale}, "
+            f"eval_width={self.eval_width}"
         )
 
 
@@ -170,10 +191,11 @@ def model_width(model: nn.Module) -> int:
 
 def draw_shared_cut(layers: list[StructuralDropout], generator=None) -> int:
     """One cut for all ``layers``, drawn on the grid of the widest of them."""
-    settings = {(layer.p, layer.lower_bound, layer.step) for layer in layers}
+    settings = {(layer.p, layer.lower_bound, layer.step, layer.distribution) for layer in layers}
     if len(settings) > 1:
         raise ValueError(
-            f"a shared cut needs the same p, lower_bound and step in every layer, got {settings}"
+            "a shared cut needs the same p, lower_bound, step and distribution in every layer, "
+            f"got {settings}"
         )
     return max(layers, key=lambda layer: layer.width).draw_cut(generator)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -17,6 +17,7 @@ from .layer import (
     share_cuts,
     structural_dropout,
 )
+from .sandwich import Sandwich
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,9 @@ class DropoutSpec:
 
     ``shared_cut``: one cut per step for all layers (True) or one per layer (False).
     ``standard_p``: rate of ordinary element-wise dropout added after each hidden layer.
+    ``distribution``: how a truncating step draws its cut (see ``StructuralDropout``).
+    ``sandwich``: train several widths per step (a ``Sandwich`` or its fields; None: one random
+    cut per step, the paper's rule). The training loop reads it; the layers do not.
     """
 
     p: float = 1.0
@@ -33,16 +37,26 @@ class DropoutSpec:
     rescale: bool = True
     shared_cut: bool = True
     standard_p: float = 0.0
+    distribution: str = "uniform"
+    sandwich: Sandwich | Mapping | None = None
 
     def __post_init__(self):
         check_probability(self.p)
         check_probability(self.standard_p)
         # The remaining checks need a width; build one layer of the smallest legal width.
-        StructuralDropout(max(self.lower_bound, 1), self.p, self.lower_bound, self.step)
+        self.layer(max(self.lower_bound, 1))
+        if self.sandwich is not None and not isinstance(self.sandwich, Sandwich):
+            object.__setattr__(self, "sandwich", Sandwich(**self.sandwich))
 
     def layer(self, width: int) -> StructuralDropout:
         return StructuralDropout(
-            width, self.p, self.lower_bound, self.step, self.rescale, mode="slice"
+            width,
+            self.p,
+            self.lower_bound,
+            self.step,
+            self.rescale,
+            mode="slice",
+            distribution=self.distribution,
         )
 
 

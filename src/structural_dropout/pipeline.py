@@ -144,7 +144,7 @@ def train_and_sweep(config: DictConfig, out_dir: str | Path) -> dict:
         task,
         optimizer,
         scheduler,
-        TrainerSettings(**config.trainer),
+        TrainerSettings(**config.trainer, sandwich=instantiate(config.dropout).sandwich),
         checkpoint_path=checkpoint,
         config=resolved,
         resume=resume,
@@ -170,6 +170,9 @@ def sweep_checkpoint(checkpoint: str | Path, config: DictConfig, out_dir: str | 
     trained = OmegaConf.create(state["config"])
     task, model = _build(trained, device)
     model.load_state_dict(state["model"])
+    # Settings left null follow the training run's sweep, so a checkpoint sweeps as it was swept.
+    given = {key: value for key, value in config.sweep.items() if value is not None}
+    config = OmegaConf.merge(config, {"sweep": OmegaConf.merge(trained.sweep, given)})
     info = {
         "config": state["config"],
         "seed": trained.seed,

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from .checkpoint import save_checkpoint
 from .layer import set_width
+from .sandwich import Sandwich, sandwich_loss
 from .sweep import evaluate_at_width
 from .task import Task
 
@@ -59,6 +60,7 @@ class TrainerSettings:
     a tiny cut multiplies features by up to ``width``, and without a cap its rare huge gradients
     can derail training (PointNet's T-Nets). ``recalibrate_bn``: validate with BatchNorm
     statistics re-estimated per width, as the sweep does with ``sweep.recalibrate_bn``.
+    ``sandwich``: train several widths per step (from ``dropout.sandwich``; see ``Sandwich``).
     """
 
     epochs: int
@@ -69,6 +71,7 @@ class TrainerSettings:
     precision: str = "fp32"
     grad_clip: float | None = None
     recalibrate_bn: bool = False
+    sandwich: Sandwich | None = None
 
     def __post_init__(self):
         if min(self.epochs, self.validate_every, self.checkpoint_every) < 1:
@@ -141,7 +144,10 @@ def train(
         loss_sum, steps = 0.0, 0
         for batch in task.train_batches():
             with torch.autocast(device_type, torch.bfloat16, enabled=settings.precision == "bf16"):
-                loss = task.loss(model, batch)
+                if settings.sandwich is None:
+                    loss = task.loss(model, batch)
+                else:
+                    loss = sandwich_loss(model, task, batch, settings.sandwich)
             value = loss.item()
             if not math.isfinite(value):
                 raise FloatingPointError(

@@ -1,0 +1,97 @@
+"""The sandwich rule: which widths a training step trains, and how their losses combine."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from structural_dropout import TruncatableMLP, fixed_cut
+from structural_dropout.layer import structural_layers
+from structural_dropout.mlp import PLAIN, DropoutSpec
+from structural_dropout.sandwich import Sandwich, sandwich_loss
+
+
+class RecordingTask:
+    """A regression task that records the width each forward pass kept."""
+
+    def __init__(self):
+        self.widths: list[int] = []
+
+    def predict(self, model, batch):
+        prediction = model(batch[0])
+        self.widths.append(structural_layers(model)[0].active_width())
+        return prediction
+
+    def criterion(self, prediction, batch):
+        return F.mse_loss(prediction, batch[1])
+
+    def distill_loss(self, prediction, teacher):
+        return F.l1_loss(prediction, teacher)
+
+    def loss(self, model, batch):
+        return self.criterion(self.predict(model, batch), batch)
+
+
+def setup(hidden=(32, 32), **spec):
+    torch.manual_seed(0)
+    model = TruncatableMLP(6, list(hidden), 3, DropoutSpec(**spec)).train()
+    return model, (torch.randn(5, 6), torch.randn(5, 3))
+
+
+def test_each_step_trains_full_smallest_and_random_widths():
+    model, batch = setup(lower_bound=4, step=4)
+    rule = Sandwich(full=True, smallest=True, random=2)
+    for _ in range(20):
+        task = RecordingTask()
+        sandwich_loss(model, task, batch, rule)
+        assert len(task.widths) == rule.passes == 4
+        assert task.widths[:2] == [32, 4]
+        assert all(w in range(4, 33, 4) for w in task.widths[2:])
+    assert not any(layer.pinned for layer in structural_layers(model))  # random cuts again
+
+
+def at_width(model, width, x):
+    """The model's output at ``width``, with the mode (train/eval) it is in."""
+    with fixed_cut(model, width):
+        return model(x)
+
+
+def test_loss_is_the_mean_of_the_widths_losses():
+    model, batch = setup(hidden=(16,))
+    task = RecordingTask()
+    loss = sandwich_loss(model, task, batch, Sandwich(smallest=True, random=0))
+    assert task.widths == [16, 1]
+    expected = sum(F.mse_loss(at_width(model, w, batch[0]), batch[1]) for w in task.widths) / 2
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_distillation_learns_the_full_widths_prediction_without_moving_it():
+    model, batch = setup(hidden=(16,))
+    rule = Sandwich(smallest=True, random=0, distill=True)
+    sandwich_loss(model, RecordingTask(), batch, rule).backward()
+    got = [p.grad.clone() for p in model.parameters()]
+
+    model.zero_grad()
+    teacher = at_width(model.train(), 16, batch[0])
+    student = at_width(model.train(), 1, batch[0])
+    # The teacher is detached in the student's term: that term must not pull the full width.
+    expected = (F.mse_loss(teacher, batch[1]) + F.l1_loss(student, teacher.detach())) / 2
+    expected.backward()
+    for g, p in zip(got, model.parameters(), strict=True):
+        assert torch.allclose(g, p.grad, atol=1e-6)
+
+
+def test_bad_rules_are_rejected():
+    with pytest.raises(ValueError, match="at least one width"):
+        Sandwich(full=False, smallest=False, random=0)
+    with pytest.raises(ValueError, match="random"):
+        Sandwich(random=-1)
+    with pytest.raises(ValueError, match="full"):
+        Sandwich(full=False, distill=True)
+    assert DropoutSpec(sandwich={"full": True, "random": 2}).sandwich == Sandwich(random=2)
+    assert PLAIN.sandwich is None
+    model = TruncatableMLP(6, [8], 2, dropout=None)
+    with pytest.raises(ValueError, match="no StructuralDropout"):
+        sandwich_loss(model, RecordingTask(), (torch.randn(2, 6), None), Sandwich())
+    model, batch = setup()
+    with pytest.raises(ValueError, match="cannot distill"):
+        sandwich_loss(model, object(), batch, Sandwich(distill=True))
