@@ -4,7 +4,7 @@ RUN := $(UV) run --frozen
 PY := $(RUN) python
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint reproduce-mnist reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn reproduce-liif reproduce-liif-paper-rule reproduce-liif-plain bench-pointnet-sweep sweep-mnist figures clean
+.PHONY: help setup test lint reproduce-mnist reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn reproduce-liif reproduce-liif-paper-rule reproduce-liif-plain compare-mnist bench-pointnet-sweep sweep-mnist figures clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -52,6 +52,16 @@ reproduce-liif-plain: ## LIIF baseline: the same training without dropout, swept
 	$(PY) scripts/train.py experiment=liif profile=cpu dropout=none results_dir=results/liif/none \
 		task.suites.widths.datasets=[Set5] task.suites.b100=null task.suites.out_of_distribution=null \
 		task.picture=null hydra.run.dir=outputs/reproduce/liif_none
+
+COMPARE_MNIST := experiment=mnist profile=cpu progress=false
+COMPARE_DIR := multirun/compare_mnist/$(shell date +%Y-%m-%d_%H-%M-%S)
+
+compare-mnist: ## MNIST: every method of the comparison (same epochs, optimizer, seed) -> results/compare/mnist.csv
+	$(PY) scripts/train.py -m $(COMPARE_MNIST) method=none,dropout,sorted,structural,nested,sandwich,distilled \
+		hydra.sweep.dir=$(COMPARE_DIR)/one_run
+	$(PY) scripts/train.py -m $(COMPARE_MNIST) method=independent method.width=4,8,16,32,64,128,256 \
+		hydra.sweep.dir=$(COMPARE_DIR)/independent
+	$(PY) scripts/compare.py results/compare/mnist $(COMPARE_DIR)
 
 bench-pointnet-sweep: ## PointNet head-only sweep: cached backbone vs naive per-width evaluation
 	$(PY) scripts/bench_pointnet_sweep.py

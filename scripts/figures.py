@@ -32,7 +32,8 @@ def main(results: Path) -> None:
         if all(path.exists() for path in curves.values()):
             print(compare_sweeps(curves, figure))
     liif = {
-        "structural dropout (p=1)": results / "liif" / "sweep.csv",
+        "sandwich rule, distilled": results / "liif" / "sweep.csv",
+        "paper rule (one uniform cut)": results / "liif" / "paper_rule" / "sweep.csv",
         "plain training, truncated": results / "liif" / "none" / "sweep.csv",
     }
     if all(path.exists() for path in liif.values()):

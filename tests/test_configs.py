@@ -91,7 +91,9 @@ def test_smoke_train_and_sweep_writes_results(tmp_path, fake_mnist):
 
     # The checkpoint alone rebuilds the model: sweeping it (with the sweep settings of its own
     # run, step 64, since none are given) gives the same table.
-    sweep_config = compose_sweep(f"checkpoint={tmp_path / 'run' / 'checkpoint.pt'}", "progress=false")
+    sweep_config = compose_sweep(
+        f"checkpoint={tmp_path / 'run' / 'checkpoint.pt'}", "progress=false"
+    )
     sweep_checkpoint(sweep_config.checkpoint, sweep_config, tmp_path / "resweep")
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "resweep" / "sweep.csv"), df)
 
@@ -147,7 +149,12 @@ def test_pointnet_smoke_train_and_sweep(tmp_path, experiment, folder, suffix, cl
 
 def test_sandwich_config_reaches_the_training_loop(tmp_path, fake_mnist):
     """A sandwich that trains only the full width must train exactly as a plain model does."""
-    smoke = ("profile=smoke", f"data_dir={fake_mnist}", "task.download=false", "sweep.enabled=false")
+    smoke = (
+        "profile=smoke",
+        f"data_dir={fake_mnist}",
+        "task.download=false",
+        "sweep.enabled=false",
+    )
     states = {}
     for name, dropout in [
         ("plain", ["dropout=none"]),

@@ -66,7 +66,7 @@ def test_unknown_distribution_is_rejected():
     with pytest.raises(ValueError, match="distribution"):
         StructuralDropout(8, distribution="normal")
     with pytest.raises(ValueError, match="distribution"):
-        DropoutSpec(distribution="geometric")
+        DropoutSpec(distribution="poisson")
 
 
 def test_p_one_truncates_above_023():
@@ -188,3 +188,36 @@ def test_bad_spec_values_raise():
         DropoutSpec(step=0)
     with pytest.raises(ValueError, match="lower_bound=0"):
         DropoutSpec(lower_bound=0)
+
+
+def test_geometric_cuts_decay_by_the_ratio():
+    layer = StructuralDropout(200, p=1.0, distribution="geometric", geometric_p=0.1)
+    cuts = draws(layer, 20000)
+    counts = torch.bincount(cuts, minlength=201).double()
+    assert counts[1] / counts[2] == pytest.approx(1 / 0.9, rel=0.1)
+    assert cuts.double().mean().item() == pytest.approx(10, rel=0.05)  # 1 + (1 - 0.1) / 0.1
+
+
+def test_per_sample_cuts_keep_a_prefix_of_each_row():
+    torch.manual_seed(0)
+    layer = StructuralDropout(16, p=1.0, per_sample=True, rescale=False).train()
+    x = torch.rand(500, 16) + 1.0  # no zeros of its own
+    out = layer(x)
+    kept = (out != 0).sum(dim=1)
+    assert torch.equal(out != 0, torch.arange(16) < kept[:, None])  # a prefix in every row
+    assert kept.unique().numel() > 10  # rows draw different cuts
+    assert torch.equal(out[out != 0], x[out != 0])
+    layer.eval()
+    assert torch.equal(layer(x), x)  # evaluation: full width, no masks
+
+
+def test_per_sample_mlp_masks_rows_and_fixed_cut_still_pins():
+    torch.manual_seed(0)
+    spec = DropoutSpec(per_sample=True, shared_cut=False, rescale=False)
+    model = TruncatableMLP(6, [32], 2, spec).train()
+    block = model.blocks[0]
+    hidden = block(torch.randn(300, 6))
+    assert hidden.shape == (300, 32)
+    assert ((hidden != 0).sum(dim=1) < 32).float().mean() > 0.5  # most rows cut
+    with fixed_cut(model, 5):
+        assert block(torch.randn(4, 6)).shape == (4, 5)  # a pinned pass slices as usual

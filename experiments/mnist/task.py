@@ -63,9 +63,18 @@ class MnistTask:
             index = order[i : i + self.batch_size]
             yield x[index], y[index]
 
+    def predict(self, model: nn.Module, batch: tuple[Tensor, Tensor]) -> Tensor:
+        return model(batch[0])
+
+    def criterion(self, logits: Tensor, batch: tuple[Tensor, Tensor]) -> Tensor:
+        return F.cross_entropy(logits, batch[1])
+
+    def distill_loss(self, logits: Tensor, teacher_logits: Tensor) -> Tensor:
+        """Cross-entropy against the teacher's class probabilities (in-place distillation)."""
+        return F.cross_entropy(logits, teacher_logits.softmax(dim=-1))
+
     def loss(self, model: nn.Module, batch: tuple[Tensor, Tensor]) -> Tensor:
-        x, y = batch
-        return F.cross_entropy(model(x), y)
+        return self.criterion(self.predict(model, batch), batch)
 
     def prepare_eval(self, model: nn.Module, split: str) -> tuple[Tensor, Tensor]:
         if split not in self.splits:

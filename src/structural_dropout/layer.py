@@ -17,8 +17,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
-
-CUT_DISTRIBUTIONS = ("uniform", "log_uniform")
+CUT_DISTRIBUTIONS = ("uniform", "log_uniform", "geometric")
 
 
 def check_width(width: int, layer_width: int, name: str = "width") -> int:
@@ -74,7 +73,13 @@ class StructuralDropout(nn.Module):
             ``lower_bound, lower_bound + step, ..., width`` (``width`` always included).
         distribution: how ``c`` is drawn from the grid: ``"uniform"`` (the paper) or
             ``"log_uniform"`` (probability proportional to ``1 / c``: each doubling of the width
-            is equally likely, so small widths, which need it most, train more often).
+            is equally likely, so small widths, which need it most, train more often), or
+            ``"geometric"`` (the i-th cut of the grid with probability proportional to
+            ``(1 - geometric_p) ** i``, as Nested Dropout draws its cut).
+        geometric_p: the geometric distribution's parameter (mean cut about ``step / p``).
+        per_sample: each sample (each row of the leading dimensions) draws its own cut in
+            training and is masked, instead of one cut per step (Nested Dropout); the layer then
+            computes every unit, so training is not cheaper.
         rescale: multiply the kept features by ``width / c`` (the paper's setting), in training
             and at a fixed eval width alike, so a width means the same function in both.
         dim: the feature dimension.
@@ -92,6 +97,8 @@ class StructuralDropout(nn.Module):
         dim: int = -1,
         mode: str = "mask",
         distribution: str = "uniform",
+        geometric_p: float = 0.05,
+        per_sample: bool = False,
     ):
         super().__init__()
         if isinstance(width, bool) or not isinstance(width, int) or width < 1:
@@ -106,7 +113,9 @@ class StructuralDropout(nn.Module):
             raise ValueError(
                 f"distribution must be one of {CUT_DISTRIBUTIONS}, got {distribution!r}"
             )
-        self.distribution = distribution
+        if not 0.0 < geometric_p <= 1.0:
+            raise ValueError(f"geometric_p must be in (0, 1], got {geometric_p!r}")
+        self.distribution, self.geometric_p, self.per_sample = distribution, geometric_p, per_sample
         self.width, self.p, self.lower_bound, self.step = width, float(p), lower_bound, step
         self.rescale, self.dim, self.mode = rescale, dim, mode
         self.eval_width: int | None = None  # None: full width
@@ -130,8 +139,32 @@ class StructuralDropout(nn.Module):
             i = int(torch.randint(self.num_cuts, (), generator=generator))
             return min(self.lower_bound + i * self.step, self.width)
         grid = self.grid()
-        weights = 1.0 / torch.tensor(grid, dtype=torch.float64)
-        return grid[int(torch.multinomial(weights, 1, generator=generator))]
+        return grid[int(torch.multinomial(self.cut_weights(), 1, generator=generator))]
+
+    def cut_weights(self) -> Tensor:
+        """Unnormalised probability of each cut of ``grid()`` under ``distribution``."""
+        grid = torch.tensor(self.grid(), dtype=torch.float64)
+        if self.distribution == "uniform":
+            return torch.ones_like(grid)
+        if self.distribution == "log_uniform":
+            return 1.0 / grid
+        return (1.0 - self.geometric_p) ** torch.arange(len(grid), dtype=torch.float64)
+
+    def draw_cuts(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` independent cuts (one per sample): each truncates with probability ``p``."""
+        grid = torch.tensor(self.grid())
+        cuts = grid[torch.multinomial(self.cut_weights(), n, replacement=True, generator=generator)]
+        keep_all = torch.rand(n, generator=generator) >= self.p
+        return torch.where(keep_all, self.width, cuts)
+
+    def mask_per_sample(self, x: Tensor) -> Tensor:
+        """``x [..., width]`` with each row cut at its own drawn cut (rescaled if ``rescale``)."""
+        if self.dim not in (-1, x.dim() - 1) or x.shape[-1] != self.width:
+            raise ValueError(f"per-sample cuts need {self.width} features in the last dimension")
+        cuts = self.draw_cuts(x[..., 0].numel()).to(x.device).view(x.shape[:-1] + (1,))
+        kept = torch.arange(self.width, device=x.device) < cuts
+        factor = self.width / cuts.to(x.dtype) if self.rescale else 1.0
+        return x * kept.to(x.dtype) * factor
 
     def set_width(self, width: int | None) -> None:
         """Fix the width used at evaluation (None: full width)."""
@@ -140,10 +173,19 @@ class StructuralDropout(nn.Module):
     def active_width(self) -> int:
         """The number of features kept by this forward pass."""
         if self.training:
+            if self.per_sample and not self.pinned:  # every unit; `mask_per_sample` cuts
+                return self.width
             return self.cut if self.cut is not None else self.draw_cut()
         return self.width if self.eval_width is None else self.eval_width
 
+    @property
+    def masks_per_sample(self) -> bool:
+        """True when this forward pass cuts each sample on its own (training, ``per_sample``)."""
+        return self.training and self.per_sample and not self.pinned
+
     def forward(self, x: Tensor) -> Tensor:
+        if self.masks_per_sample:
+            return self.mask_per_sample(x)
         cut = self.active_width()
         drop = structural_dropout_mask if self.mode == "mask" else structural_dropout
         return drop(x, cut, self.width, self.rescale, self.dim)
@@ -151,7 +193,8 @@ class StructuralDropout(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"width={self.width}, p={self.p}, lower_bound={self.lower_bound}, step={self.step}, "
-            f"distribution={self.distribution}, rescale={self.rescale}, "
+            f"distribution={self.distribution}, per_sample={self.per_sample}, "
+            f"rescale={self.rescale}, "
             f"eval_width={self.eval_width}"
         )
 

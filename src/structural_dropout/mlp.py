@@ -26,7 +26,7 @@ class DropoutSpec:
 
     ``shared_cut``: one cut per step for all layers (True) or one per layer (False).
     ``standard_p``: rate of ordinary element-wise dropout added after each hidden layer.
-    ``distribution``: how a truncating step draws its cut (see ``StructuralDropout``).
+    ``distribution``, ``geometric_p``, ``per_sample``: how cuts are drawn (``StructuralDropout``).
     ``sandwich``: train several widths per step (a ``Sandwich`` or its fields; None: one random
     cut per step, the paper's rule). The training loop reads it; the layers do not.
     """
@@ -38,6 +38,8 @@ class DropoutSpec:
     shared_cut: bool = True
     standard_p: float = 0.0
     distribution: str = "uniform"
+    geometric_p: float = 0.05
+    per_sample: bool = False
     sandwich: Sandwich | Mapping | None = None
 
     def __post_init__(self):
@@ -57,6 +59,8 @@ class DropoutSpec:
             self.rescale,
             mode="slice",
             distribution=self.distribution,
+            geometric_p=self.geometric_p,
+            per_sample=self.per_sample,
         )
 
 
@@ -143,6 +147,8 @@ class TruncatableLinear(nn.Module):
             y = self.standard(y)
         if self.dropout is None:
             return y
+        if self.dropout.masks_per_sample:
+            return self.dropout.mask_per_sample(y)
         return structural_dropout(y, k, self.dropout.width, self.dropout.rescale)
 
     def input_scale(self, width: int | None) -> float:

@@ -19,7 +19,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from .checkpoint import atomic_write, load_checkpoint, write_json
+from .mlp import TruncatableMLP
 from .plots import sweep_figures
+from .reorder import sort_units
 from .runtime import provenance, resolve_device, seed_everything, set_threads
 from .sweep import sweep
 from .training import TrainerSettings, train
@@ -48,6 +50,18 @@ def _build(config: DictConfig, device: torch.device):
     task.setup(device)
     model = instantiate(config.model).to(device)
     return task, model
+
+
+def _after_training(config: DictConfig, model: torch.nn.Module) -> None:
+    """What a method does to the trained model before any sweep (``method.sort_units``: order
+    the hidden units of every truncatable MLP by importance, the `sorted` baseline)."""
+    method = config.get("method") or {}
+    if method.get("sort_units"):
+        mlps = [m for m in model.modules() if isinstance(m, TruncatableMLP)]
+        if not mlps:
+            raise ValueError(f"method {method.name}: {type(model).__name__} has no MLP to sort")
+        for mlp in mlps:
+            sort_units(mlp)
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
@@ -114,7 +128,7 @@ def _resume_state(config: DictConfig, checkpoint: Path, resolved: dict) -> dict 
             "interrupted run's directory"
         )
     state = load_checkpoint(checkpoint)
-    for key in ("model", "task", "seed", "dropout"):
+    for key in ("model", "task", "seed", "dropout", "method"):
         if state["config"].get(key) != resolved.get(key):
             raise ValueError(
                 f"cannot resume {checkpoint}: its {key} config differs from this run's"
@@ -152,11 +166,23 @@ def train_and_sweep(config: DictConfig, out_dir: str | Path) -> dict:
     )
     info["train_seconds"] = round(time.perf_counter() - start, 2)
     info["history"] = history
+    _after_training(config, model)
     _write_csv(out_dir / "history.csv", history)
     if not config.sweep.enabled:
         write_json(out_dir / "run.json", info)
         return info
     return _sweep_and_report(config, model, task, out_dir, info)
+
+
+def load_trained(checkpoint: str | Path, device: torch.device):
+    """A checkpoint's state, training config, task (set up) and model, as the run left it
+    after training (a method's post-training step, e.g. sorting, applied)."""
+    state = load_checkpoint(checkpoint, map_location=device)
+    trained = OmegaConf.create(state["config"])
+    task, model = _build(trained, device)
+    model.load_state_dict(state["model"])
+    _after_training(trained, model)
+    return state, trained, task, model
 
 
 def sweep_checkpoint(checkpoint: str | Path, config: DictConfig, out_dir: str | Path) -> dict:
@@ -166,10 +192,7 @@ def sweep_checkpoint(checkpoint: str | Path, config: DictConfig, out_dir: str | 
     """
     set_threads(job_threads(config))
     device = resolve_device(config.device)
-    state = load_checkpoint(checkpoint, map_location=device)
-    trained = OmegaConf.create(state["config"])
-    task, model = _build(trained, device)
-    model.load_state_dict(state["model"])
+    state, trained, task, model = load_trained(checkpoint, device)
     # Settings left null follow the training run's sweep, so a checkpoint sweeps as it was swept.
     given = {key: value for key, value in config.sweep.items() if value is not None}
     config = OmegaConf.merge(config, {"sweep": OmegaConf.merge(trained.sweep, given)})

@@ -1,0 +1,63 @@
+"""Collect method runs into the comparison table, figure, budget table and ordering diagnostic.
+
+    python scripts/compare.py results/compare/mnist multirun/compare_mnist [more run folders...]
+
+Every folder under the given ones that holds a ``run.json`` of a ``method=...`` run is one run.
+Writes ``<out>.csv`` (method,setting,width,params,accuracy,train_runs,train_seconds), ``<out>.png``,
+``<out>_budget.md``, ``<out>_ordering.csv`` (per one-run method and layer, the rank correlation
+between unit index and the accuracy lost when that unit alone is removed) and ``<out>_runs.json``.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from structural_dropout.aggregate import runs_provenance
+from structural_dropout.checkpoint import atomic_write, write_json
+from structural_dropout.compare import budget_table, collect_methods, methods_figure
+from structural_dropout.ordering import index_rank_correlation, unit_ablation
+from structural_dropout.pipeline import load_trained
+
+
+def ordering(run_dirs: list[Path], table: pd.DataFrame) -> pd.DataFrame:
+    """Unit-ablation rank correlations of the one-run methods (one model gives every width)."""
+    one_run = set(table.loc[table["train_runs"] == 1, "method"])
+    rows = []
+    for run_dir in run_dirs:
+        method = json.loads((run_dir / "run.json").read_text())["config"]["method"]["name"]
+        if method not in one_run:
+            continue
+        _, config, task, model = load_trained(run_dir / "checkpoint.pt", torch.device("cpu"))
+        ablation = unit_ablation(model, task, config.sweep.split, progress=False)
+        for layer, rho in index_rank_correlation(ablation).items():
+            rows.append({"method": config.method.name, "layer": layer, "spearman": rho})
+        print(f"ordering: {config.method.name} done", flush=True)
+    return pd.DataFrame(rows)
+
+
+def main(out: Path, sources: list[Path]) -> None:
+    run_dirs = sorted({p.parent for source in sources for p in source.rglob("run.json")})
+    table = collect_methods(run_dirs)
+    csv = out.with_suffix(".csv")
+    atomic_write(csv, lambda tmp: table.to_csv(tmp, index=False))
+    print(f"{csv}: {len(run_dirs)} runs, {len(table)} rows")
+    print(methods_figure(table, out.with_suffix(".png")))
+    budget = budget_table(table).to_markdown(index=False, floatfmt=".4f")
+    atomic_write(out.with_name(f"{out.name}_budget.md"), lambda tmp: Path(tmp).write_text(budget))
+    print(budget)
+    order = ordering(run_dirs, table)
+    atomic_write(
+        out.with_name(f"{out.name}_ordering.csv"), lambda tmp: order.to_csv(tmp, index=False)
+    )
+    print(order.to_string(index=False))
+    provenance = [r for d in sorted(set(p.parent for p in run_dirs)) for r in runs_provenance(d)]
+    write_json(out.with_name(f"{out.name}_runs.json"), provenance)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3:
+        raise SystemExit(__doc__)
+    main(Path(sys.argv[1]), [Path(a) for a in sys.argv[2:]])

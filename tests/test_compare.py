@@ -1,0 +1,96 @@
+"""The method comparison: every method composes, trains and sweeps; the table adds up."""
+
+import json
+
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+
+from conftest import CONFIGS, multirun, run_script
+from structural_dropout.compare import budget_table
+
+METHODS = [
+    "none",
+    "dropout",
+    "sorted",
+    "structural",
+    "nested",
+    "sandwich",
+    "distilled",
+    "independent",
+]
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("experiment", ["mnist", "pointnet", "liif"])
+def test_each_method_composes_and_builds(method, experiment):
+    if method == "independent" and experiment != "mnist":
+        pytest.skip("independent sets two hidden layers: the MNIST MLP only, so far")
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        config = compose("train", [f"experiment={experiment}", f"method={method}"])
+    assert config.method.name == method
+    instantiate(config.model)
+    spec = instantiate(config.dropout)
+    assert (spec.sandwich is not None) == (method in ("sandwich", "distilled"))
+    assert spec.p == (1.0 if method in ("structural", "nested", "sandwich", "distilled") else 0.0)
+    assert spec.per_sample == (method == "nested")
+
+
+def test_compare_smoke_runs_every_method(tmp_path, fake_mnist):
+    one_run = multirun(
+        tmp_path / "a",
+        fake_mnist,
+        "method=none,dropout,sorted,structural,nested,sandwich,distilled",
+    )
+    independent = multirun(tmp_path / "b", fake_mnist, "method=independent", "method.width=1,65")
+    out = tmp_path / "results" / "mnist"
+    run_script("scripts/compare.py", str(out), str(one_run), str(independent))
+
+    table = pd.read_csv(out.with_suffix(".csv"))
+    assert list(table.columns) == [
+        "method", "setting", "width", "params", "accuracy", "train_runs", "train_seconds"
+    ]  # fmt: skip
+    assert set(table["method"]) == set(METHODS)
+    runs = table.groupby("method")["train_runs"].first()
+    assert runs["independent"] == 2 and (runs.drop("independent") == 1).all()
+    indep = table[table["method"] == "independent"].sort_values("width")
+    assert indep["width"].tolist() == [1, 65]
+    assert indep["setting"].tolist() == ["width=1", "width=65"]
+    # independent: two runs, and every row carries the time of both
+    seconds = [
+        json.loads(p.read_text())["train_seconds"] for p in sorted(independent.glob("*/run.json"))
+    ]
+    assert indep["train_seconds"].iloc[0] == pytest.approx(sum(seconds), abs=0.1)
+    # sorted is the plain model permuted: the same full-width accuracy, other truncated ones
+    full = table[table["width"] == 256].set_index("method")["accuracy"]
+    assert full["sorted"] == full["none"]
+    # an independent model's parameter count is the one-run model's at that width
+    at_65 = table[(table["width"] == 65)].set_index("method")["params"]
+    assert at_65["independent"] == at_65["none"] == 784 * 65 + 65 + 65 * 65 + 65 + 65 * 10 + 10
+
+    ordering = pd.read_csv(out.with_name("mnist_ordering.csv"))
+    assert set(ordering["method"]) == set(METHODS) - {"independent"}
+    # NaN where removing any one unit changes no test answer (tiny fake data); else in [-1, 1]
+    assert ordering["spearman"].dropna().between(-1, 1).all()
+    assert ordering["spearman"].notna().any()
+    assert (out.with_suffix(".png")).stat().st_size > 1000
+    assert "train_runs" in out.with_name("mnist_budget.md").read_text()
+
+
+def test_budget_table_picks_the_best_model_within_each_budget():
+    table = pd.DataFrame(
+        {
+            "method": ["none"] * 3 + ["a"] * 3,
+            "width": [1, 2, 4] * 2,
+            "params": [10, 20, 100] * 2,
+            "accuracy": [0.1, 0.2, 0.9, 0.5, 0.4, 0.8],
+            "train_runs": [1] * 3 + [3] * 3,
+        }
+    )
+    budget = budget_table(table, fractions=(0.1, 0.25, 0.05)).set_index("method")
+    assert budget.loc["a", "10% params"] == 0.5 and budget.loc["a", "10% width"] == 1
+    assert budget.loc["a", "25% params"] == 0.5  # width 2 fits but is worse than width 1
+    assert budget.loc["none", "25% params"] == 0.2
+    assert pd.isna(budget.loc["a", "5% params"])  # nothing is that small
+    assert budget.loc["a", "full width"] == 0.8 and budget.loc["a", "train_runs"] == 3
