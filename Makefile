@@ -56,7 +56,7 @@ reproduce-liif-plain: ## LIIF baseline: the same training without dropout, swept
 COMPARE_MNIST := experiment=mnist profile=cpu progress=false
 COMPARE_DIR := multirun/compare_mnist/$(shell date +%Y-%m-%d_%H-%M-%S)
 
-compare-mnist: ## MNIST: every method of the comparison (same epochs, optimizer, seed) -> results/compare/mnist.csv
+compare-mnist: ## MNIST: every method of the comparison (same epochs, optimizer, seed; ~19 min) -> results/compare/
 	$(PY) scripts/train.py -m $(COMPARE_MNIST) method=none,dropout,sorted,structural,nested,sandwich,distilled \
 		hydra.sweep.dir=$(COMPARE_DIR)/one_run
 	$(PY) scripts/train.py -m $(COMPARE_MNIST) method=independent method.width=4,8,16,32,64,128,256 \
