@@ -40,7 +40,7 @@ reproduce-pointnet-shared-bn: ## PointNet: its checkpoint swept with the shared 
 # 0.87 dB below a plain model (results/liif/paper_rule/).
 LIIF_SANDWICH := dropout=sandwich dropout.lower_bound=8 dropout.sandwich.distill=true
 
-reproduce-liif: ## LIIF super-resolution: train once (cpu profile, sandwich rule, ~70 min), PSNR of every decoder width vs bicubic -> results/liif/
+reproduce-liif: ## LIIF super-resolution: train once (cpu profile, sandwich rule, ~60 min), PSNR of every decoder width vs bicubic -> results/liif/
 	$(PY) scripts/train.py experiment=liif profile=cpu $(LIIF_SANDWICH) results_dir=results/liif \
 		hydra.run.dir=outputs/reproduce/liif
 

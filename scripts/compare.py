@@ -53,7 +53,11 @@ def main(out: Path, sources: list[Path]) -> None:
         out.with_name(f"{out.name}_ordering.csv"), lambda tmp: order.to_csv(tmp, index=False)
     )
     print(order.to_string(index=False))
-    provenance = [r for d in sorted(set(p.parent for p in run_dirs)) for r in runs_provenance(d)]
+    provenance = [  # runs named <multirun folder>/<job>, e.g. independent/3
+        r | {"run": f"{folder.name}/{r['run']}"}
+        for folder in sorted({d.parent for d in run_dirs})
+        for r in runs_provenance(folder)
+    ]
     write_json(out.with_name(f"{out.name}_runs.json"), provenance)
 
 

@@ -16,7 +16,7 @@ COLUMNS = ["method", "setting", "width", "params", "accuracy", "train_runs", "tr
 
 def method_setting(method: dict) -> str:
     """The knobs of a method run beyond its name, e.g. ``width=16`` (empty when none)."""
-    knobs = {k: v for k, v in method.items() if k not in ("name", "sort_units")}
+    knobs = {k: v for k, v in method.items() if k != "name"}
     return ",".join(f"{k}={v}" for k, v in sorted(knobs.items()))
 
 

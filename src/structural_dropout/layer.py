@@ -117,6 +117,9 @@ class StructuralDropout(nn.Module):
             raise ValueError(f"geometric_p must be in (0, 1], got {geometric_p!r}")
         self.distribution, self.geometric_p, self.per_sample = distribution, geometric_p, per_sample
         self.width, self.p, self.lower_bound, self.step = width, float(p), lower_bound, step
+        # The grid and its probabilities are fixed: built once, not at every training step.
+        self._grid = torch.tensor(self.grid())
+        self._weights = self._cut_weights()
         self.rescale, self.dim, self.mode = rescale, dim, mode
         self.eval_width: int | None = None  # None: full width
         self.cut: int | None = None  # set by `share_cuts` for the current step; else drawn here
@@ -136,14 +139,14 @@ class StructuralDropout(nn.Module):
         if self.p == 0.0 or (self.p < 1.0 and torch.rand((), generator=generator) >= self.p):
             return self.width
         if self.distribution == "uniform":
-            i = int(torch.randint(self.num_cuts, (), generator=generator))
-            return min(self.lower_bound + i * self.step, self.width)
-        grid = self.grid()
-        return grid[int(torch.multinomial(self.cut_weights(), 1, generator=generator))]
+            i = torch.randint(self.num_cuts, (), generator=generator)
+        else:
+            i = torch.multinomial(self._weights, 1, generator=generator)
+        return int(self._grid[i])
 
-    def cut_weights(self) -> Tensor:
-        """Unnormalised probability of each cut of ``grid()`` under ``distribution``."""
-        grid = torch.tensor(self.grid(), dtype=torch.float64)
+    def _cut_weights(self) -> Tensor:
+        """Unnormalised probability of each cut of the grid under ``distribution``."""
+        grid = self._grid.double()
         if self.distribution == "uniform":
             return torch.ones_like(grid)
         if self.distribution == "log_uniform":
@@ -152,10 +155,9 @@ class StructuralDropout(nn.Module):
 
     def draw_cuts(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """``n`` independent cuts (one per sample): each truncates with probability ``p``."""
-        grid = torch.tensor(self.grid())
-        cuts = grid[torch.multinomial(self.cut_weights(), n, replacement=True, generator=generator)]
+        picks = torch.multinomial(self._weights, n, replacement=True, generator=generator)
         keep_all = torch.rand(n, generator=generator) >= self.p
-        return torch.where(keep_all, self.width, cuts)
+        return torch.where(keep_all, self.width, self._grid[picks])
 
     def mask_per_sample(self, x: Tensor) -> Tensor:
         """``x [..., width]`` with each row cut at its own drawn cut (rescaled if ``rescale``)."""
@@ -173,7 +175,7 @@ class StructuralDropout(nn.Module):
     def active_width(self) -> int:
         """The number of features kept by this forward pass."""
         if self.training:
-            if self.per_sample and not self.pinned:  # every unit; `mask_per_sample` cuts
+            if self.masks_per_sample:  # every unit is computed; `keep` masks each sample
                 return self.width
             return self.cut if self.cut is not None else self.draw_cut()
         return self.width if self.eval_width is None else self.eval_width
@@ -184,9 +186,13 @@ class StructuralDropout(nn.Module):
         return self.training and self.per_sample and not self.pinned
 
     def forward(self, x: Tensor) -> Tensor:
+        return self.keep(x, self.active_width())
+
+    def keep(self, x: Tensor, cut: int) -> Tensor:
+        """Apply this layer's dropout to ``x`` at ``cut`` (the cut a caller already drew for
+        this pass), or each sample at its own cut when ``masks_per_sample``."""
         if self.masks_per_sample:
             return self.mask_per_sample(x)
-        cut = self.active_width()
         drop = structural_dropout_mask if self.mode == "mask" else structural_dropout
         return drop(x, cut, self.width, self.rescale, self.dim)
 

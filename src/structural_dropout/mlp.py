@@ -15,7 +15,6 @@ from .layer import (
     check_probability,
     rescale_factor,
     share_cuts,
-    structural_dropout,
 )
 from .sandwich import Sandwich
 
@@ -145,11 +144,7 @@ class TruncatableLinear(nn.Module):
         y = self.activation(y)
         if self.standard is not None:
             y = self.standard(y)
-        if self.dropout is None:
-            return y
-        if self.dropout.masks_per_sample:
-            return self.dropout.mask_per_sample(y)
-        return structural_dropout(y, k, self.dropout.width, self.dropout.rescale)
+        return y if self.dropout is None else self.dropout.keep(y, k)
 
     def input_scale(self, width: int | None) -> float:
         """The factor this layer's rescaling applies to the next layer's input at ``width``."""
