@@ -4,7 +4,7 @@ RUN := $(UV) run --frozen
 PY := $(RUN) python
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint reproduce-mnist reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn reproduce-liif reproduce-liif-paper-rule reproduce-liif-plain compare-mnist bench-pointnet-sweep sweep-mnist figures clean
+.PHONY: help setup test lint reproduce-mnist reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn reproduce-liif reproduce-liif-paper-rule reproduce-liif-plain compare-mnist bench sweep-mnist figures clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -63,8 +63,8 @@ compare-mnist: ## MNIST: every method of the comparison (same epochs, optimizer,
 		hydra.sweep.dir=$(COMPARE_DIR)/independent
 	$(PY) scripts/compare.py results/compare/mnist $(COMPARE_DIR)
 
-bench-pointnet-sweep: ## PointNet head-only sweep: cached backbone vs naive per-width evaluation
-	$(PY) scripts/bench_pointnet_sweep.py
+bench: ## benchmarks behind the speed claims (~10 min) -> results/bench/bench.csv, widths.csv
+	$(PY) scripts/bench.py
 
 sweep-mnist: ## MNIST: 5 seeds x p in {0,0.25,0.5,1}, 2 runs at a time (~25 min) -> results/mnist/seeds.csv
 	$(PY) scripts/train.py grid=mnist_seeds progress=false hydra.sweep.dir=multirun/mnist_seeds

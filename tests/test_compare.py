@@ -9,6 +9,7 @@ from hydra.utils import instantiate
 
 from conftest import CONFIGS, multirun, run_script
 from structural_dropout.compare import budget_table
+from structural_dropout.pipeline import method_hooks
 
 METHODS = [
     "none",
@@ -19,6 +20,8 @@ METHODS = [
     "sandwich",
     "distilled",
     "independent",
+    "compaction",
+    "drop_pruning",
 ]
 
 
@@ -30,7 +33,11 @@ def test_each_method_composes_and_builds(method, experiment):
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         config = compose("train", [f"experiment={experiment}", f"method={method}"])
     assert config.method.name == method
-    instantiate(config.model)
+    model = instantiate(config.model)
+    hooks = method_hooks(config)
+    assert (hooks is not None) == (method in ("compaction", "drop_pruning"))
+    if hooks is not None:
+        hooks.prepare(model)  # gates / masks fit every experiment's MLPs
     spec = instantiate(config.dropout)
     assert (spec.sandwich is not None) == (method in ("sandwich", "distilled"))
     assert spec.p == (1.0 if method in ("structural", "nested", "sandwich", "distilled") else 0.0)
@@ -41,7 +48,7 @@ def test_compare_smoke_runs_every_method(tmp_path, fake_mnist):
     one_run = multirun(
         tmp_path / "a",
         fake_mnist,
-        "method=none,dropout,sorted,structural,nested,sandwich,distilled",
+        "method=none,dropout,sorted,structural,nested,sandwich,distilled,compaction,drop_pruning",
     )
     independent = multirun(tmp_path / "b", fake_mnist, "method=independent", "method.width=1,65")
     out = tmp_path / "results" / "mnist"

@@ -9,10 +9,16 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from test_pointnet import make_dataset
 
-from conftest import CONFIGS, multirun
-from structural_dropout import TruncatableLinear, TruncatableMLP, count_params, model_width
+from conftest import CONFIGS, multirun, run_script
+from structural_dropout import (
+    TruncatableLinear,
+    TruncatableMLP,
+    count_params,
+    load_export,
+    model_width,
+)
 from structural_dropout.checkpoint import load_checkpoint
-from structural_dropout.pipeline import sweep_checkpoint, train_and_sweep
+from structural_dropout.pipeline import export_checkpoint, sweep_checkpoint, train_and_sweep
 
 EXPERIMENTS = ["mnist", "pointnet", "pointnet_modelnet40", "liif"]
 DROPOUTS = ["structural", "none", "standard", "sandwich"]
@@ -97,6 +103,25 @@ def test_smoke_train_and_sweep_writes_results(tmp_path, fake_mnist):
     sweep_checkpoint(sweep_config.checkpoint, sweep_config, tmp_path / "resweep")
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "resweep" / "sweep.csv"), df)
 
+    # Width 65 exported from the checkpoint alone scores what the sweep measured there.
+    out = tmp_path / "export"
+    printed = run_script(
+        "scripts/export.py",
+        f"checkpoint={tmp_path / 'run' / 'checkpoint.pt'}",
+        "width=65",
+        f"out={out}",
+    ).stdout
+    summary = json.loads((out / "export.json").read_text())
+    assert summary["params"] == df.set_index("width").params[65]
+    assert f"{summary['params']:,} params" in printed
+    assert max(summary["max_abs_diff"].values()) <= 1e-5
+    task = instantiate(config.task)
+    task.setup(torch.device("cpu"))
+    x, y = task.splits["test"]
+    with torch.no_grad():
+        accuracy = (load_export(out)(x).argmax(1) == y).float().mean().item()
+    assert accuracy == pytest.approx(df.set_index("width").accuracy[65], abs=1e-6)
+
 
 def compose_sweep(*overrides: str):
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
@@ -145,6 +170,16 @@ def test_pointnet_smoke_train_and_sweep(tmp_path, experiment, folder, suffix, cl
     assert df["width"].tolist() == [1, 129, 257, 385, 512]
     assert df["params"].iloc[-1] == 3_468_051 + 30 * 257 * (classes == 40)
     assert (tmp_path / "run" / "checkpoint.pt").exists()
+
+    # Exported with BatchNorm recalibrated at its width, as the sweep measured it.
+    summary = export_checkpoint(tmp_path / "run" / "checkpoint.pt", 129, tmp_path / "export")
+    assert summary["recalibrated_bn"] and max(summary["max_abs_diff"].values()) <= 1e-5
+    task = instantiate(config.task)
+    task.setup(torch.device("cpu"))
+    x, y = task.splits["test"]
+    with torch.no_grad():
+        accuracy = (load_export(tmp_path / "export")(x).argmax(1) == y).float().mean().item()
+    assert accuracy == pytest.approx(df.set_index("width").accuracy[129], abs=1e-6)
 
 
 def test_sandwich_config_reaches_the_training_loop(tmp_path, fake_mnist):

@@ -14,7 +14,7 @@ from experiments.pointnet.data import (
 )
 from experiments.pointnet.model import PointNet
 from experiments.pointnet.task import PointNetTask
-from structural_dropout import count_params, set_width
+from structural_dropout import count_params, export, set_width
 from structural_dropout.mlp import DropoutSpec
 from structural_dropout.sweep import sweep
 
@@ -171,7 +171,7 @@ def test_truncated_pointnet_equals_its_dense_export_and_param_count():
     x = torch.randn(6, 32, 3)
     for k in (1, 37, 300, 512):
         set_width(model, k)
-        dense = model.export(k)
+        dense = export(model, k)
         assert not any("Truncatable" in type(m).__name__ for m in dense.modules())
         with torch.no_grad():
             assert torch.allclose(model(x), dense(x), atol=1e-4)

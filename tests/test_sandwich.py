@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from structural_dropout import TruncatableMLP, fixed_cut
-from structural_dropout.layer import structural_layers
+from structural_dropout.layer import cuts_per_copy, structural_layers
 from structural_dropout.mlp import PLAIN, DropoutSpec
 from structural_dropout.sandwich import Sandwich, sandwich_loss
 
@@ -93,5 +93,48 @@ def test_bad_rules_are_rejected():
     with pytest.raises(ValueError, match="no StructuralDropout"):
         sandwich_loss(model, RecordingTask(), (torch.randn(2, 6), None), Sandwich())
     model, batch = setup()
-    with pytest.raises(ValueError, match="cannot distill"):
+    with pytest.raises(ValueError, match="cannot train a distilled"):
         sandwich_loss(model, object(), batch, Sandwich(distill=True))
+
+
+def test_full_weight_weights_the_full_widths_loss():
+    model, batch = setup(hidden=(16,))
+    loss = sandwich_loss(
+        model, RecordingTask(), batch, Sandwich(smallest=True, random=0, full_weight=3)
+    )
+    full, small = (F.mse_loss(at_width(model, w, batch[0]), batch[1]) for w in (16, 1))
+    assert loss.item() == pytest.approx(((3 * full + small) / 4).item(), rel=1e-6)
+    with pytest.raises(ValueError, match="full_weight"):
+        Sandwich(full_weight=0)
+
+
+@pytest.mark.parametrize("distill", [False, True])
+def test_batched_sandwich_equals_one_pass_per_width(distill):
+    """Copies of the batch cut at fixed widths in one pass give the separate passes' gradients."""
+    model, batch = setup(hidden=(16, 16), per_sample=True, shared_cut=False, lower_bound=3)
+    grads = []
+    for batched in (False, True):
+        model.zero_grad()
+        rule = Sandwich(smallest=True, random=0, distill=distill, batched=batched)
+        sandwich_loss(model, RecordingTask(), batch, rule).backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+    for a, b in zip(*grads, strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_batched_random_copies_draw_their_own_cuts_and_the_first_keeps_full_width():
+    model, batch = setup(hidden=(16,), per_sample=True, shared_cut=False, rescale=False)
+    task = RecordingTask()
+    sandwich_loss(model, task, batch, Sandwich(random=1, distill=True, batched=True))
+    assert len(task.widths) == 1  # one forward pass
+    copies = torch.cat([batch[0]] * 2)
+    torch.manual_seed(1)
+    hidden = model.blocks[0]
+    with cuts_per_copy(model, [16, None]):
+        masked = hidden(copies)
+    full = F.relu(hidden.linear(batch[0]))
+    assert torch.equal(masked[:5], full)  # the first copy is not cut
+    kept = (masked[5:] != 0).sum(1)
+    assert (kept < 16).any()  # the second copy's rows are cut, each at its own cut
+    with pytest.raises(ValueError, match="per-sample"):
+        sandwich_loss(*setup(hidden=(8,))[:1], RecordingTask(), batch, Sandwich(batched=True))

@@ -99,6 +99,10 @@ class LiifTask:
         for _ in range(self._steps):
             yield tuple(t.to(self.device) for t in self.sampler.batch(self.batch_size))
 
+    def example_inputs(self) -> tuple[Tensor, ...]:
+        """An LR crop of two training images with the coordinates and cells of their queries."""
+        return tuple(t.to(self.device) for t in self.sampler.batch(2)[:3])
+
     def predict(self, model: nn.Module, batch: tuple[Tensor, ...]) -> Tensor:
         lr, coord, cell, _ = batch
         return model(lr, coord, cell)
@@ -136,9 +140,11 @@ class LiifTask:
         return sweep_widths(list(widths), max_width)
 
     @torch.inference_mode()
-    def sweep(self, model: LIIF, sweep: Mapping, progress: bool = True) -> dict[str, list[dict]]:
+    def sweep(
+        self, model: LIIF, sweep: Mapping, progress: bool = True, count=count_params
+    ) -> dict[str, list[dict]]:
         """PSNR of every suite's datasets x scales x widths, and of bicubic upsampling: the rows of
-        ``sweep.csv`` and ``bicubic.csv``."""
+        ``sweep.csv`` and ``bicubic.csv``. ``count(module, width)`` counts parameters."""
         model.eval()
         merged: dict[tuple[str, int], set[int]] = {}  # every width each dataset and scale needs
         for suite in self.suites.values():
@@ -161,8 +167,8 @@ class LiifTask:
                 rows.append(
                     {
                         "width": width,
-                        "params": model.decoder.num_params(width),
-                        "params_total": count_params(model, width),
+                        "params": count(model.decoder, width),
+                        "params_total": count(model, width),
                         "scale": scale,
                         "dataset": dataset,
                         "psnr": sum(p[i] for p in per_image) / len(per_image),

@@ -63,6 +63,9 @@ class MnistTask:
             index = order[i : i + self.batch_size]
             yield x[index], y[index]
 
+    def example_inputs(self) -> tuple[Tensor]:
+        return (self.splits["test"][0][:2],)
+
     def predict(self, model: nn.Module, batch: tuple[Tensor, Tensor]) -> Tensor:
         return model(batch[0])
 

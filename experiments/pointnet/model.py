@@ -8,7 +8,6 @@ once and only the second part per width.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -111,7 +110,8 @@ class PointNet(nn.Module):
         x = torch.bmm(x, self.input_tnet.transform(input_pooled))  # points as rows: x · T
         x = self.mlp1(x)
         transform = self.feature_tnet.transform(self.feature_tnet.pooled(x))
-        self.feature_transform = transform
+        if self.training:  # only the training loss reads it; an exported model keeps no state
+            self.feature_transform = transform
         x = torch.bmm(x, transform)
         return self.mlp2(x).amax(dim=1)
 
@@ -130,20 +130,3 @@ class PointNet(nn.Module):
         a = self.feature_transform
         eye = torch.eye(a.shape[1], device=a.device)
         return (eye - a @ a.transpose(1, 2)).pow(2).sum(dim=(1, 2)).mean()
-
-    @torch.no_grad()
-    def export(self, width: int | None = None) -> PointNet:
-        """A copy whose MLPs are plain dense layers holding only the units kept at ``width``."""
-        last, self.feature_transform = self.feature_transform, None  # may be part of a graph
-        try:
-            dense = copy.deepcopy(self).eval()
-        finally:
-            self.feature_transform = last
-        dense._forward_pre_hooks.clear()  # no cuts left to draw
-        for owner, name in (
-            (dense.input_tnet, "regressor"),
-            (dense.feature_tnet, "regressor"),
-            (dense, "head"),
-        ):
-            setattr(owner, name, getattr(owner, name).export(width))
-        return dense

@@ -134,6 +134,9 @@ class PointNetTask:
             )
             yield points + noise, y[index]
 
+    def example_inputs(self) -> tuple[Tensor]:
+        return (self.splits["test"][0][:2],)
+
     def loss(self, model: nn.Module, batch: tuple[Tensor, Tensor]) -> Tensor:
         points, labels = batch
         loss = F.cross_entropy(model(points), labels)

@@ -1,5 +1,6 @@
 """Structural Dropout: train once, keep any prefix width of the hidden layers."""
 
+from .export import export, load_export, save_export
 from .layer import (
     StructuralDropout,
     fixed_cut,
@@ -20,8 +21,11 @@ __all__ = [
     "TruncatableLinear",
     "TruncatableMLP",
     "count_params",
+    "export",
     "fixed_cut",
+    "load_export",
     "model_width",
+    "save_export",
     "set_width",
     "share_cuts",
     "structural_dropout",

@@ -15,7 +15,8 @@ def atomic_write(path: Path, write) -> None:
     """Call ``write(tmp_path)`` then rename over ``path``: readers never see a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # The extension stays last (".x.pt.tmp1234.pt"): some writers check it.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp", suffix=path.suffix)
     os.close(fd)
     try:
         write(Path(tmp))

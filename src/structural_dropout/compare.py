@@ -15,8 +15,10 @@ COLUMNS = ["method", "setting", "width", "params", "accuracy", "train_runs", "tr
 
 
 def method_setting(method: dict) -> str:
-    """The knobs of a method run beyond its name, e.g. ``width=16`` (empty when none)."""
-    knobs = {k: v for k, v in method.items() if k != "name"}
+    """The knobs of a method run beyond its name, e.g. ``width=16`` (empty when none); those of
+    its training hooks (``method.training``) are listed by their own names."""
+    knobs = {k: v for k, v in method.items() if k not in ("name", "training")}
+    knobs |= {k: v for k, v in (method.get("training") or {}).items() if k != "_target_"}
     return ",".join(f"{k}={v}" for k, v in sorted(knobs.items()))
 
 

@@ -77,6 +77,9 @@ class StructuralDropout(nn.Module):
             ``"geometric"`` (the i-th cut of the grid with probability proportional to
             ``(1 - geometric_p) ** i``, as Nested Dropout draws its cut).
         geometric_p: the geometric distribution's parameter (mean cut about ``step / p``).
+        smallest_p: a truncating step draws the smallest cut (``lower_bound``) with this
+            probability, and otherwise from ``distribution`` (extra training for the narrowest
+            width, inside the same pass).
         per_sample: each sample (each row of the leading dimensions) draws its own cut in
             training and is masked, instead of one cut per step (Nested Dropout); the layer then
             computes every unit, so training is not cheaper.
@@ -99,6 +102,7 @@ class StructuralDropout(nn.Module):
         distribution: str = "uniform",
         geometric_p: float = 0.05,
         per_sample: bool = False,
+        smallest_p: float = 0.0,
     ):
         super().__init__()
         if isinstance(width, bool) or not isinstance(width, int) or width < 1:
@@ -116,6 +120,7 @@ class StructuralDropout(nn.Module):
         if not 0.0 < geometric_p <= 1.0:
             raise ValueError(f"geometric_p must be in (0, 1], got {geometric_p!r}")
         self.distribution, self.geometric_p, self.per_sample = distribution, geometric_p, per_sample
+        self.smallest_p = check_probability(smallest_p)
         self.width, self.p, self.lower_bound, self.step = width, float(p), lower_bound, step
         # The grid and its probabilities are fixed: built once, not at every training step.
         self._grid = torch.tensor(self.grid())
@@ -124,6 +129,7 @@ class StructuralDropout(nn.Module):
         self.eval_width: int | None = None  # None: full width
         self.cut: int | None = None  # set by `share_cuts` for the current step; else drawn here
         self.pinned = False  # True inside `fixed_cut`: `share_cuts` leaves `cut` alone
+        self.copy_cuts: list[int | None] | None = None  # set by `cuts_per_copy`
 
     @property
     def num_cuts(self) -> int:
@@ -138,20 +144,24 @@ class StructuralDropout(nn.Module):
         """One training step's cut: full width with probability ``1 - p``, else from the grid."""
         if self.p == 0.0 or (self.p < 1.0 and torch.rand((), generator=generator) >= self.p):
             return self.width
-        if self.distribution == "uniform":
+        if self.distribution == "uniform" and self.smallest_p == 0.0:
             i = torch.randint(self.num_cuts, (), generator=generator)
         else:
             i = torch.multinomial(self._weights, 1, generator=generator)
         return int(self._grid[i])
 
     def _cut_weights(self) -> Tensor:
-        """Unnormalised probability of each cut of the grid under ``distribution``."""
+        """Probability of each cut of the grid under ``distribution`` and ``smallest_p``."""
         grid = self._grid.double()
         if self.distribution == "uniform":
-            return torch.ones_like(grid)
-        if self.distribution == "log_uniform":
-            return 1.0 / grid
-        return (1.0 - self.geometric_p) ** torch.arange(len(grid), dtype=torch.float64)
+            weights = torch.ones_like(grid)
+        elif self.distribution == "log_uniform":
+            weights = 1.0 / grid
+        else:
+            weights = (1.0 - self.geometric_p) ** torch.arange(len(grid), dtype=torch.float64)
+        weights = weights / weights.sum() * (1.0 - self.smallest_p)
+        weights[0] += self.smallest_p
+        return weights
 
     def draw_cuts(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """``n`` independent cuts (one per sample): each truncates with probability ``p``."""
@@ -163,7 +173,13 @@ class StructuralDropout(nn.Module):
         """``x [..., width]`` with each row cut at its own drawn cut (rescaled if ``rescale``)."""
         if self.dim not in (-1, x.dim() - 1) or x.shape[-1] != self.width:
             raise ValueError(f"per-sample cuts need {self.width} features in the last dimension")
-        cuts = self.draw_cuts(x[..., 0].numel()).to(x.device).view(x.shape[:-1] + (1,))
+        cuts = self.draw_cuts(x[..., 0].numel())
+        if self.copy_cuts is not None:  # the batch holds copies; some keep a fixed cut
+            copies = cuts.view(len(self.copy_cuts), -1)
+            for copy, cut in zip(copies, self.copy_cuts, strict=True):
+                if cut is not None:
+                    copy.fill_(min(cut, self.width))
+        cuts = cuts.to(x.device).view(x.shape[:-1] + (1,))
         kept = torch.arange(self.width, device=x.device) < cuts
         factor = self.width / cuts.to(x.dtype) if self.rescale else 1.0
         return x * kept.to(x.dtype) * factor
@@ -199,7 +215,8 @@ class StructuralDropout(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"width={self.width}, p={self.p}, lower_bound={self.lower_bound}, step={self.step}, "
-            f"distribution={self.distribution}, per_sample={self.per_sample}, "
+            f"distribution={self.distribution}, smallest_p={self.smallest_p}, "
+            f"per_sample={self.per_sample}, "
             f"rescale={self.rescale}, "
             f"eval_width={self.eval_width}"
         )
@@ -240,10 +257,14 @@ def model_width(model: nn.Module) -> int:
 
 def draw_shared_cut(layers: list[StructuralDropout], generator=None) -> int:
     """One cut for all ``layers``, drawn on the grid of the widest of them."""
-    settings = {(layer.p, layer.lower_bound, layer.step, layer.distribution) for layer in layers}
+    settings = {
+        (layer.p, layer.lower_bound, layer.step, layer.distribution, layer.smallest_p)
+        for layer in layers
+    }
     if len(settings) > 1:
         raise ValueError(
-            "a shared cut needs the same p, lower_bound, step and distribution in every layer, "
+            "a shared cut needs the same p, lower_bound, step, distribution and smallest_p in "
+            "every layer, "
             f"got {settings}"
         )
     return max(layers, key=lambda layer: layer.width).draw_cut(generator)
@@ -265,6 +286,7 @@ def share_cuts(model: nn.Module) -> RemovableHandle:
                 for layer in layers:
                     layer.cut = min(cut, layer.width)
 
+    draw.draws_shared_cut = True  # so `export` can remove it
     return model.register_forward_pre_hook(draw)
 
 
@@ -283,3 +305,20 @@ def fixed_cut(model: nn.Module, width: int) -> Iterator[None]:
     finally:
         for layer in layers:
             layer.cut, layer.pinned = None, False
+
+
+@contextmanager
+def cuts_per_copy(model: nn.Module, cuts: list[int | None]) -> Iterator[None]:
+    """For a batch made of ``len(cuts)`` copies of one batch (stacked on the first dimension),
+    every per-sample layer cuts the rows of copy ``i`` at ``cuts[i]`` (None: each row draws its
+    own cut), so several widths train in one forward pass."""
+    layers = structural_layers(model)
+    if not layers or not all(layer.per_sample for layer in layers):
+        raise ValueError("cuts per copy need per-sample structural dropout in every layer")
+    for layer in layers:
+        layer.copy_cuts = list(cuts)
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.copy_cuts = None

@@ -25,7 +25,8 @@ class DropoutSpec:
 
     ``shared_cut``: one cut per step for all layers (True) or one per layer (False).
     ``standard_p``: rate of ordinary element-wise dropout added after each hidden layer.
-    ``distribution``, ``geometric_p``, ``per_sample``: how cuts are drawn (``StructuralDropout``).
+    ``distribution``, ``geometric_p``, ``smallest_p``, ``per_sample``: how cuts are drawn
+    (``StructuralDropout``).
     ``sandwich``: train several widths per step (a ``Sandwich`` or its fields; None: one random
     cut per step, the paper's rule). The training loop reads it; the layers do not.
     """
@@ -38,6 +39,7 @@ class DropoutSpec:
     standard_p: float = 0.0
     distribution: str = "uniform"
     geometric_p: float = 0.05
+    smallest_p: float = 0.0
     per_sample: bool = False
     sandwich: Sandwich | Mapping | None = None
 
@@ -59,6 +61,7 @@ class DropoutSpec:
             mode="slice",
             distribution=self.distribution,
             geometric_p=self.geometric_p,
+            smallest_p=self.smallest_p,
             per_sample=self.per_sample,
         )
 
@@ -119,6 +122,7 @@ class TruncatableLinear(nn.Module):
         standard_p = 0.0 if dropout is None else dropout.standard_p
         self.standard = nn.Dropout(standard_p) if standard_p > 0 else None
         self.dropout = None if dropout is None else dropout.layer(out_features)
+        self.gate: nn.Module | None = None  # a learned per-unit dropout (Dropout Compaction)
 
     def kept(self, width: int | None = None) -> int:
         """Units kept at model width ``width`` (None: full); a narrower layer keeps all of them."""
@@ -144,6 +148,8 @@ class TruncatableLinear(nn.Module):
         y = self.activation(y)
         if self.standard is not None:
             y = self.standard(y)
+        if self.gate is not None:
+            y = self.gate(y)
         return y if self.dropout is None else self.dropout.keep(y, k)
 
     def input_scale(self, width: int | None) -> float:
@@ -221,6 +227,8 @@ class TruncatableMLP(nn.Module):
 
         The ``width / c`` rescaling is folded into the next layer's input weights.
         """
+        if any(block.gate is not None for block in self.blocks):
+            raise ValueError("a gated MLP exports after DropoutCompaction.finalize compacts it")
         layers: list[nn.Module] = []
         n_in, scale = self.in_features, 1.0
         for block in self.blocks:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import pandas as pd
@@ -18,8 +19,12 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from .batchnorm import recalibrated_norms
 from .checkpoint import atomic_write, load_checkpoint, write_json
+from .export import export, load_export, save_export
+from .layer import set_width
 from .mlp import TruncatableMLP
+from .params import count_params
 from .plots import sweep_figures
 from .reorder import sort_units
 from .runtime import provenance, resolve_device, seed_everything, set_threads
@@ -45,16 +50,30 @@ def job_threads(config: DictConfig) -> int | None:
     return None
 
 
+def method_hooks(config: DictConfig):
+    """The training hooks of the run's method (``method.training``: e.g. ``DropoutCompaction``,
+    ``DropPruning``), or None. Hooks may define ``prepare(model)`` (before training and before
+    a checkpoint loads), ``penalty(model)`` (added to each step's loss), ``after_step(model,
+    step, total)``, ``finalize(model) -> model`` (after training) and ``count_params(model,
+    width)`` (how the sweep counts parameters)."""
+    method = config.get("method") or {}
+    return instantiate(method["training"]) if method.get("training") else None
+
+
 def _build(config: DictConfig, device: torch.device):
     task = instantiate(config.task)
     task.setup(device)
-    model = instantiate(config.model).to(device)
-    return task, model
+    model = instantiate(config.model)
+    hooks = method_hooks(config)
+    if hasattr(hooks, "prepare"):
+        hooks.prepare(model)
+    return task, model.to(device)
 
 
-def _after_training(config: DictConfig, model: torch.nn.Module) -> None:
-    """What a method does to the trained model before any sweep (``method.sort_units``: order
-    the hidden units of every truncatable MLP by importance, the `sorted` baseline)."""
+def _after_training(config: DictConfig, model: torch.nn.Module) -> torch.nn.Module:
+    """What a method does to the trained model before any sweep; returns the model to sweep.
+    ``method.sort_units``: order the hidden units of every truncatable MLP by importance (the
+    `sorted` baseline); the method's hooks' ``finalize`` (e.g. compaction, pruning)."""
     method = config.get("method") or {}
     if method.get("sort_units"):
         mlps = [m for m in model.modules() if isinstance(m, TruncatableMLP)]
@@ -62,6 +81,8 @@ def _after_training(config: DictConfig, model: torch.nn.Module) -> None:
             raise ValueError(f"method {method.name}: {type(model).__name__} has no MLP to sort")
         for mlp in mlps:
             sort_units(mlp)
+    hooks = method_hooks(config)
+    return hooks.finalize(model) if hasattr(hooks, "finalize") else model
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
@@ -85,8 +106,9 @@ def _sweep_and_report(config, model, task, out_dir: Path, info: dict) -> dict:
     name and draws its own figures; the others go through the generic width sweep.
     """
     start = time.perf_counter()
+    count = getattr(method_hooks(config), "count_params", count_params)
     if hasattr(task, "sweep"):
-        tables = task.sweep(model, config.sweep, progress=config.progress)
+        tables = task.sweep(model, config.sweep, progress=config.progress, count=count)
     else:
         tables = {
             "sweep.csv": sweep(
@@ -98,6 +120,7 @@ def _sweep_and_report(config, model, task, out_dir: Path, info: dict) -> dict:
                 progress=config.progress,
                 recalibrate_bn=config.sweep.recalibrate_bn,
                 start=config.sweep.start,
+                count=count,
             )
         }
     info["sweep_seconds"] = round(time.perf_counter() - start, 2)
@@ -158,7 +181,11 @@ def train_and_sweep(config: DictConfig, out_dir: str | Path) -> dict:
         task,
         optimizer,
         scheduler,
-        TrainerSettings(**config.trainer, sandwich=instantiate(config.dropout).sandwich),
+        TrainerSettings(
+            **config.trainer,
+            sandwich=instantiate(config.dropout).sandwich,
+            hooks=method_hooks(config),
+        ),
         checkpoint_path=checkpoint,
         config=resolved,
         resume=resume,
@@ -166,7 +193,7 @@ def train_and_sweep(config: DictConfig, out_dir: str | Path) -> dict:
     )
     info["train_seconds"] = round(time.perf_counter() - start, 2)
     info["history"] = history
-    _after_training(config, model)
+    model = _after_training(config, model)
     _write_csv(out_dir / "history.csv", history)
     if not config.sweep.enabled:
         write_json(out_dir / "run.json", info)
@@ -181,8 +208,7 @@ def load_trained(checkpoint: str | Path, device: torch.device):
     trained = OmegaConf.create(state["config"])
     task, model = _build(trained, device)
     model.load_state_dict(state["model"])
-    _after_training(trained, model)
-    return state, trained, task, model
+    return state, trained, task, _after_training(trained, model)
 
 
 def sweep_checkpoint(checkpoint: str | Path, config: DictConfig, out_dir: str | Path) -> dict:
@@ -206,3 +232,52 @@ def sweep_checkpoint(checkpoint: str | Path, config: DictConfig, out_dir: str | 
         "history": state.get("history"),
     }
     return _sweep_and_report(config, model, task, Path(out_dir), info)
+
+
+def export_checkpoint(
+    checkpoint: str | Path, width: int | None, out_dir: str | Path, device: str = "cpu"
+) -> dict:
+    """Export a saved model at ``width`` (None: full) to ``out_dir`` (``export.save_export``) and
+    check the written program against the model; returns the summary written to
+    ``export.json``.
+
+    A run swept with ``sweep.recalibrate_bn`` is exported with the BatchNorm statistics
+    re-estimated at ``width``, as its sweep measured it.
+    """
+    device = resolve_device(device)
+    state, trained, task, model = load_trained(checkpoint, device)
+    model.eval()
+    set_width(model, width)
+    inputs = task.example_inputs()
+    recalibrate = bool(trained.sweep.get("recalibrate_bn"))
+    calibration = task.prepare_eval(model, "calibration") if recalibrate else None
+    with (
+        (
+            recalibrated_norms(model, lambda: task.evaluate(model, calibration))
+            if recalibrate
+            else nullcontext()
+        ),
+        torch.no_grad(),
+    ):
+        dense = export(model, width)
+        expected = model(*inputs)
+    paths = save_export(dense, out_dir, inputs)
+    with torch.no_grad():
+        program = torch.export.load(paths["program"]).module()
+        differences = [
+            (candidate(*inputs) - expected).abs().max().item()
+            for candidate in (dense, load_export(out_dir), program)
+        ]
+    summary = {
+        "checkpoint": str(checkpoint),
+        "width": width,
+        "params": sum(p.numel() for p in dense.parameters()),
+        "params_full_model": sum(p.numel() for p in model.parameters()),
+        "recalibrated_bn": recalibrate,
+        "max_abs_diff": dict(zip(["exported", "reloaded", "program"], differences, strict=True)),
+        "files": {name: {"path": str(p), "bytes": p.stat().st_size} for name, p in paths.items()},
+        "seed": trained.seed,
+        **provenance(device),
+    }
+    write_json(Path(out_dir) / "export.json", summary)
+    return summary

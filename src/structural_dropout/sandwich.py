@@ -10,9 +10,10 @@ from __future__ import annotations
 from contextlib import nullcontext
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor, nn
 
-from .layer import fixed_cut, structural_layers
+from .layer import cuts_per_copy, fixed_cut, structural_layers
 
 
 @dataclass(frozen=True)
@@ -23,12 +24,19 @@ class Sandwich:
     random: how many random cuts, drawn as the dropout layers draw them (``p``, grid,
     ``distribution``). distill: the narrower widths learn the full width's predictions
     (in-place distillation, ``task.distill_loss``) instead of the targets; needs ``full``.
+    full_weight: the full width's loss counts this many times each other width's in the mean,
+    so the narrow widths pull less on the shared weights (1: a plain mean).
+    batched: run all widths in one forward pass over the batch repeated once per width (needs
+    per-sample cuts: each copy's rows are cut at its width); cheaper than one pass per width
+    where steps are overhead-bound. Needs ``task.predict`` and ``task.criterion``.
     """
 
     full: bool = True
     smallest: bool = False
     random: int = 1
     distill: bool = False
+    full_weight: float = 1.0
+    batched: bool = False
 
     def __post_init__(self):
         if isinstance(self.random, bool) or not isinstance(self.random, int) or self.random < 0:
@@ -37,6 +45,8 @@ class Sandwich:
             raise ValueError("a sandwich step must train at least one width")
         if self.distill and not self.full:
             raise ValueError("sandwich distill needs full=true: the full width is the teacher")
+        if not self.full_weight > 0:
+            raise ValueError(f"sandwich full_weight must be > 0, got {self.full_weight!r}")
 
     @property
     def passes(self) -> int:
@@ -53,23 +63,38 @@ def sandwich_loss(model: nn.Module, task, batch, rule: Sandwich) -> Tensor:
     layers = structural_layers(model)
     if not layers:
         raise ValueError(f"{type(model).__name__} has no StructuralDropout layer to sandwich")
-    if rule.distill and not all(
-        hasattr(task, name) for name in ("predict", "criterion", "distill_loss")
-    ):
+    needed = ("predict", "criterion") + ("distill_loss",) * rule.distill
+    if (rule.distill or rule.batched) and not all(hasattr(task, name) for name in needed):
         raise ValueError(
-            f"{type(task).__name__} cannot distill: it needs predict, criterion and distill_loss"
+            f"{type(task).__name__} cannot train a distilled or batched sandwich: it needs "
+            f"{', '.join(needed)}"
         )
     widest = max(layers, key=lambda layer: layer.width)
     fixed = [widest.width] * rule.full + [widest.lower_bound] * rule.smallest
+    weights = [rule.full_weight] * rule.full + [1.0] * (rule.smallest + rule.random)
+    widths = [*fixed, *[None] * rule.random]  # None: a random cut
+    if rule.batched:
+        copies = tuple(torch.cat([t] * len(widths)) for t in batch)
+        with cuts_per_copy(model, widths):
+            predictions = task.predict(model, copies).chunk(len(widths))
+    else:
+        predictions = None
     losses, teacher = [], None
-    for width in [*fixed, *[None] * rule.random]:  # None: a random cut
-        with fixed_cut(model, width) if width is not None else nullcontext():
-            if not rule.distill:
+    for i, width in enumerate(widths):
+        if predictions is None and not rule.distill:
+            with fixed_cut(model, width) if width is not None else nullcontext():
                 losses.append(task.loss(model, batch))
-            elif teacher is None:  # the first pass is the full width
+            continue
+        if predictions is not None:
+            prediction = predictions[i]
+        else:
+            with fixed_cut(model, width) if width is not None else nullcontext():
                 prediction = task.predict(model, batch)
-                losses.append(task.criterion(prediction, batch))
-                teacher = prediction.detach()
-            else:
-                losses.append(task.distill_loss(task.predict(model, batch), teacher))
-    return sum(losses) / len(losses)
+        if teacher is None and rule.distill:  # the first width is the full width
+            losses.append(task.criterion(prediction, batch))
+            teacher = prediction.detach()
+        elif rule.distill:
+            losses.append(task.distill_loss(prediction, teacher))
+        else:
+            losses.append(task.criterion(prediction, batch))
+    return sum(w * loss for w, loss in zip(weights, losses, strict=True)) / sum(weights)

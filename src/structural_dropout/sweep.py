@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -17,8 +17,8 @@ from .task import Task
 def sweep_widths(
     widths: Sequence[int] | None, max_width: int, step: int = 1, start: int = 1
 ) -> list[int]:
-    """The widths to sweep: ``widths`` as given, or ``start, start+step, ...`` up to
-    ``max_width`` (which is always included)."""
+    """The widths to sweep: ``widths`` as given (None: the full width), or ``start, start+step,
+    ...`` up to ``max_width`` (which is always included)."""
     if widths is None:
         if step < 1 or not 1 <= start <= max_width:
             raise ValueError(
@@ -26,7 +26,7 @@ def sweep_widths(
             )
         chosen = list(range(start, max_width + 1, step))
         return chosen if chosen[-1] == max_width else [*chosen, max_width]
-    chosen = [int(w) for w in widths]
+    chosen = [max_width if w is None else int(w) for w in widths]  # None: the full width
     bad = [w for w in chosen if not 1 <= w <= max_width]
     if bad or not chosen:
         raise ValueError(f"sweep widths {bad or chosen} must be non-empty, within 1..{max_width}")
@@ -56,12 +56,14 @@ def sweep(
     progress: bool = True,
     recalibrate_bn: bool = False,
     start: int = 1,
+    count: Callable[[nn.Module, int | None], int] = count_params,
 ) -> list[dict]:
     """Evaluate ``model`` at each width: rows of ``{width, params, <task.metric>}``.
 
     The evaluation data (and any width-independent computation the task caches) is prepared once
     and reused by every width. ``recalibrate_bn`` re-estimates the width-dependent BatchNorm
     statistics at each width on the task's ``"calibration"`` split before evaluating it.
+    ``count(model, width)`` gives the ``params`` column (e.g. non-zero weights after pruning).
     """
     widths = sweep_widths(widths, model_width(model), step, start)
     model.eval()
@@ -71,7 +73,7 @@ def sweep(
     try:
         for width in tqdm(widths, desc="sweep", disable=not progress):
             metric = evaluate_at_width(model, task, width, prepared, calibration)
-            rows.append({"width": width, "params": count_params(model, width), task.metric: metric})
+            rows.append({"width": width, "params": count(model, width), task.metric: metric})
     finally:
         set_width(model, None)
     return rows

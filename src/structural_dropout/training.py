@@ -61,6 +61,8 @@ class TrainerSettings:
     can derail training (PointNet's T-Nets). ``recalibrate_bn``: validate with BatchNorm
     statistics re-estimated per width, as the sweep does with ``sweep.recalibrate_bn``.
     ``sandwich``: train several widths per step (from ``dropout.sandwich``; see ``Sandwich``).
+    ``hooks``: a method's training hooks (``pipeline.method_hooks``): ``penalty(model)`` is added
+    to each step's loss, ``after_step(model, step, total)`` runs after each optimizer step.
     """
 
     epochs: int
@@ -72,6 +74,7 @@ class TrainerSettings:
     grad_clip: float | None = None
     recalibrate_bn: bool = False
     sandwich: Sandwich | None = None
+    hooks: object | None = None
 
     def __post_init__(self):
         if min(self.epochs, self.validate_every, self.checkpoint_every) < 1:
@@ -148,6 +151,8 @@ def train(
                     loss = task.loss(model, batch)
                 else:
                     loss = sandwich_loss(model, task, batch, settings.sandwich)
+                if hasattr(settings.hooks, "penalty"):
+                    loss = loss + settings.hooks.penalty(model)
             value = loss.item()
             if not math.isfinite(value):
                 raise FloatingPointError(
@@ -160,6 +165,9 @@ def train(
                 torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
             optimizer.step()
             loss_sum, steps = loss_sum + value, steps + 1
+            if hasattr(settings.hooks, "after_step"):
+                total = settings.epochs * steps_per_epoch
+                settings.hooks.after_step(model, (epoch - 1) * steps_per_epoch + steps, total)
             bar.update()
             if steps % 50 == 0:
                 bar.set_postfix(epoch=epoch, loss=f"{loss_sum / steps:.4f}")

@@ -1,0 +1,64 @@
+"""Side-by-side timing: a baseline and a candidate measured alternately in one process.
+
+Alternating rounds spread any drift of the machine (frequency, other load) over both sides;
+each side's time is the median of its rounds, each round itself a median of many calls
+(``torch.utils.benchmark``'s ``blocked_autorange``).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch.utils.benchmark import Timer
+
+
+@dataclass(frozen=True)
+class Comparison:
+    benchmark: str
+    case: str
+    baseline_s: float
+    candidate_s: float
+
+    @property
+    def ratio(self) -> float:
+        """candidate / baseline: below 1, the candidate is faster."""
+        return self.candidate_s / self.baseline_s
+
+    def row(self) -> dict:
+        return {
+            "benchmark": self.benchmark,
+            "case": self.case,
+            "baseline_s": self.baseline_s,
+            "candidate_s": self.candidate_s,
+            "ratio": self.ratio,
+        }
+
+
+def seconds_per_call(fn: Callable[[], object], min_run_time: float) -> float:
+    """Median seconds of one ``fn()`` call, over blocks lasting ``min_run_time`` in all."""
+    return Timer("fn()", globals={"fn": fn}).blocked_autorange(min_run_time=min_run_time).median
+
+
+def compare(
+    benchmark: str,
+    case: str,
+    baseline: Callable[[], object],
+    candidate: Callable[[], object],
+    rounds: int = 5,
+    min_run_time: float = 0.2,
+) -> Comparison:
+    """Time ``baseline`` and ``candidate`` in ``rounds`` alternating rounds (after one warm-up
+    call each)."""
+    baseline(), candidate()
+    times: dict[str, list[float]] = {"baseline": [], "candidate": []}
+    for _ in range(rounds):
+        times["baseline"].append(seconds_per_call(baseline, min_run_time))
+        times["candidate"].append(seconds_per_call(candidate, min_run_time))
+    return Comparison(
+        benchmark,
+        case,
+        statistics.median(times["baseline"]),
+        statistics.median(times["candidate"]),
+    )

@@ -1,0 +1,47 @@
+"""``widths.csv``: what each exported width costs (the curve users pick a width from)."""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from structural_dropout import export, set_width
+
+from .models import example_input, pointnet, structural_mlp
+from .timing import seconds_per_call
+
+
+def multiply_adds(model: torch.nn.Module, x: torch.Tensor) -> int:
+    """Multiply-adds of one forward pass on ``x`` (torch's FLOP counter counts two per MAC)."""
+    with FlopCounterMode(display=False) as counter:
+        model(x)
+    return counter.get_total_flops() // 2
+
+
+@torch.inference_mode()
+def width_costs(widths: dict[str, list[int]], batches: dict[str, list[int]], min_run_time: float):
+    """Rows ``model, width, params, macs_per_sample, batch, latency_ms`` of each exported width
+    (for PointNet a sample is one cloud of 1024 points; for the LIIF decoder one query of one
+    ensemble corner: a pixel takes four)."""
+    rows = []
+    for name, chosen in widths.items():
+        model = pointnet() if name == "pointnet" else structural_mlp(name).eval()
+        for width in chosen:
+            set_width(model, width)
+            exported = export(model, width)
+            params = sum(p.numel() for p in exported.parameters())
+            macs = multiply_adds(exported, example_input(name, 2)) // 2
+            for batch in batches[name]:
+                x = example_input(name, batch)
+                seconds = seconds_per_call(lambda exported=exported, x=x: exported(x), min_run_time)
+                rows.append(
+                    {
+                        "model": name,
+                        "width": width,
+                        "params": params,
+                        "macs_per_sample": macs,
+                        "batch": batch,
+                        "latency_ms": seconds * 1e3,
+                    }
+                )
+    return rows

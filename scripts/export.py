@@ -1,0 +1,31 @@
+"""Export one width of a trained model as a plain, smaller PyTorch model.
+
+python scripts/export.py checkpoint=outputs/reproduce/mnist/checkpoint.pt width=64 out=mnist_w64
+
+Writes weights.pt + architecture.json (torch.nn layers, when the model is a plain stack of them),
+model.pt2 (torch.export: reload with ``torch.export.load(path).module()``, no code of this repo
+needed) and export.json (params, file sizes, the measured difference to the original model).
+"""
+
+import hydra
+from omegaconf import DictConfig
+
+from structural_dropout.pipeline import export_checkpoint
+
+
+@hydra.main(version_base="1.3", config_path="../configs", config_name="export")
+def main(config: DictConfig) -> None:
+    summary = export_checkpoint(config.checkpoint, config.width, config.out, config.device)
+    width = summary["width"] or "full"
+    print(
+        f"width {width}: {summary['params']:,} params "
+        f"(the full model has {summary['params_full_model']:,})"
+    )
+    for name, file in summary["files"].items():
+        print(f"  {name:<12} {file['path']}  {file['bytes'] / 1024:,.1f} KiB")
+    worst = max(summary["max_abs_diff"].values())
+    print(f"  max |exported - original| on example inputs: {worst:.2e}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,305 @@
+"""Export one width of a structural-dropout model as a plain, smaller PyTorch model, and save it.
+
+``export(model, width)`` copies the model and replaces every truncatable part by standard layers
+holding only the kept units, with the ``width / c`` rescaling folded into the next layer's
+weights. It handles:
+
+- ``TruncatableMLP`` anywhere in the model (the MLPs of this repository);
+- ``nn.Sequential`` blocks of a user's own model where a ``StructuralDropout`` sits between two
+  ``nn.Linear`` / ``nn.Conv1d`` layers, with only BatchNorm and element-wise activations or dropout
+  in between, e.g. ``Linear → BatchNorm1d → ReLU → StructuralDropout → Linear``.
+
+Anything else holding a ``StructuralDropout`` is an error: guessing how to slice it could give a
+model that silently computes something else.
+
+``save_export`` writes the exported module as ``weights.pt`` (a state dict) with
+``architecture.json`` (for ``nn.Sequential`` models of ``torch.nn`` layers: rebuilt with
+``torch.nn`` alone) and ``model.pt2`` (``torch.export``: graph and weights, reloaded with
+``torch.export.load`` without this library or the model's code).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from torch.export import Dim
+
+from .checkpoint import atomic_write
+from .layer import StructuralDropout, check_width, model_width, rescale_factor, structural_layers
+from .mlp import TruncatableMLP
+
+# Modules that act on each feature on its own: a cut may pass through them unchanged.
+ELEMENTWISE = (
+    nn.Identity,
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Mish,
+    nn.Hardswish,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.Softplus,
+    nn.Dropout,
+)
+_PRODUCERS = (nn.Linear, nn.Conv1d)  # layers whose output units a cut can slice away
+_NORMS = (nn.BatchNorm1d,)
+
+# Constructor arguments of the torch.nn layers ``architecture.json`` can describe (read back from
+# the module's attributes of the same name); ``bias`` is stored as a bool.
+_ARGUMENTS = {
+    nn.Linear: ("in_features", "out_features", "bias"),
+    nn.Conv1d: (
+        "in_channels",
+        "out_channels",
+        "kernel_size",
+        "stride",
+        "padding",
+        "dilation",
+        "groups",
+        "bias",
+        "padding_mode",
+    ),
+    nn.BatchNorm1d: ("num_features", "eps", "momentum", "affine", "track_running_stats"),
+    nn.LeakyReLU: ("negative_slope",),
+    nn.ELU: ("alpha",),
+    nn.GELU: ("approximate",),
+    nn.Dropout: ("p",),
+    nn.Softplus: ("beta", "threshold"),
+    **{kind: () for kind in (nn.Identity, nn.ReLU, nn.ReLU6, nn.SiLU, nn.Mish, nn.Hardswish)},
+    **{kind: () for kind in (nn.Tanh, nn.Sigmoid)},
+}
+
+
+@torch.no_grad()
+def export(model: nn.Module, width: int | None = None) -> nn.Module:
+    """A plain copy of ``model`` (eval mode) holding only the units kept at ``width`` (None: full
+    width); its outputs equal ``model``'s after ``set_width(model, width)`` in eval mode."""
+    layers = structural_layers(model)
+    if width is not None:
+        if not layers:
+            raise ValueError(f"{type(model).__name__} has no StructuralDropout layer to cut")
+        check_width(width, model_width(model))
+    dense = _replace_truncatable(_copy_without_transients(model).eval(), width)
+    left = [name for name, m in dense.named_modules() if isinstance(m, StructuralDropout)]
+    if left:
+        raise ValueError(
+            f"cannot export the StructuralDropout layers at {left}: export handles TruncatableMLP "
+            "and nn.Sequential blocks where the layer sits between two nn.Linear / nn.Conv1d "
+            "layers (with only BatchNorm1d and element-wise modules between)"
+        )
+    for module in dense.modules():  # share_cuts' hooks: no cut is left to draw
+        for key, hook in list(module._forward_pre_hooks.items()):
+            if getattr(hook, "draws_shared_cut", False):
+                del module._forward_pre_hooks[key]
+    return dense
+
+
+def _copy_without_transients(model: nn.Module) -> nn.Module:
+    """``deepcopy`` that leaves out plain tensor attributes (a forward's saved outputs, which may
+    be part of an autograd graph and cannot be copied); parameters and buffers are copied."""
+    saved = []
+    for module in model.modules():
+        for name, value in list(vars(module).items()):
+            if isinstance(value, Tensor) and not isinstance(value, nn.Parameter):
+                saved.append((module, name, value))
+                setattr(module, name, None)
+    try:
+        return copy.deepcopy(model)
+    finally:
+        for module, name, value in saved:
+            setattr(module, name, value)
+
+
+def _replace_truncatable(module: nn.Module, width: int | None) -> nn.Module:
+    """``module`` with every truncatable part replaced by its dense export (in place, except that
+    ``module`` itself may be replaced: the returned module is the one to use)."""
+    if isinstance(module, TruncatableMLP):
+        return module.export(width)
+    for name, child in module.named_children():
+        setattr(module, name, _replace_truncatable(child, width))
+    if isinstance(module, nn.Sequential) and any(isinstance(m, StructuralDropout) for m in module):
+        return _export_sequential(module, width)
+    return module
+
+
+def _export_sequential(block: nn.Sequential, width: int | None) -> nn.Sequential:
+    """Slice the layers around each ``StructuralDropout`` of ``block`` and drop the layer."""
+    layers = list(block)
+    for i, drop in enumerate(layers):
+        if not isinstance(drop, StructuralDropout):
+            continue
+        where = f"{type(drop).__name__} at index {i} of the nn.Sequential"
+        k = drop.width if width is None else min(width, drop.width)
+        producer = _neighbour(layers, i, -1, where)
+        consumer = _neighbour(layers, i, +1, where)
+        for kind, layer in (("before", producer), ("after", consumer)):
+            if not _cuts_along(drop, layers[layer]):
+                raise ValueError(
+                    f"{where} cuts dim {drop.dim}, not the feature dim of the "
+                    f"{type(layers[layer]).__name__} {kind} it"
+                )
+        if _out_units(layers[producer]) != drop.width:
+            raise ValueError(
+                f"{where} has width {drop.width} but the layer before it has "
+                f"{_out_units(layers[producer])} outputs"
+            )
+        layers[producer] = _keep_outputs(layers[producer], k)
+        for j in range(producer + 1, i):
+            if isinstance(layers[j], _NORMS):
+                layers[j] = _keep_norm(layers[j], k)
+        layers[consumer] = _keep_inputs(
+            layers[consumer], k, rescale_factor(k, drop.width, drop.rescale)
+        )
+        layers[i] = None
+    return nn.Sequential(*[layer for layer in layers if layer is not None]).eval()
+
+
+def _neighbour(layers: list, i: int, direction: int, where: str) -> int:
+    """Index of the nearest Linear / Conv1d from ``i`` in ``direction``, past only BatchNorm
+    (before the cut) and element-wise modules."""
+    j = i + direction
+    while 0 <= j < len(layers):
+        layer = layers[j]
+        if isinstance(layer, _PRODUCERS):
+            return j
+        passable = ELEMENTWISE + (_NORMS if direction < 0 else ())
+        if not isinstance(layer, passable):
+            raise ValueError(
+                f"{where}: cannot fold the cut through {type(layer).__name__}; only "
+                "BatchNorm1d (before the cut) and element-wise modules may sit between it and "
+                "the nn.Linear / nn.Conv1d layers around it"
+            )
+        j += direction
+    side = "before" if direction < 0 else "after"
+    raise ValueError(f"{where} has no nn.Linear / nn.Conv1d {side} it in the same nn.Sequential")
+
+
+def _cuts_along(drop: StructuralDropout, layer: nn.Module) -> bool:
+    """True if ``drop`` cuts the dimension that holds ``layer``'s features."""
+    if isinstance(layer, nn.Linear):
+        return drop.dim == -1
+    return drop.dim in (1, -2)  # Conv1d: [B, C, L]
+
+
+def _out_units(layer: nn.Module) -> int:
+    return layer.out_features if isinstance(layer, nn.Linear) else layer.out_channels
+
+
+def _keep_outputs(layer: nn.Module, k: int) -> nn.Module:
+    if isinstance(layer, nn.Linear):
+        dense = nn.Linear(layer.in_features, k, bias=layer.bias is not None)
+    else:
+        dense = _conv_like(layer, layer.in_channels, k)
+    dense.weight.copy_(layer.weight[:k])
+    if layer.bias is not None:
+        dense.bias.copy_(layer.bias[:k])
+    return dense
+
+
+def _keep_inputs(layer: nn.Module, k: int, scale: float) -> nn.Module:
+    if isinstance(layer, nn.Linear):
+        dense = nn.Linear(k, layer.out_features, bias=layer.bias is not None)
+    else:
+        if layer.groups != 1:
+            raise ValueError("cannot cut the inputs of a grouped Conv1d")
+        dense = _conv_like(layer, k, layer.out_channels)
+    dense.weight.copy_(layer.weight[:, :k] * scale)
+    if layer.bias is not None:
+        dense.bias.copy_(layer.bias)
+    return dense
+
+
+def _conv_like(conv: nn.Conv1d, in_channels: int, out_channels: int) -> nn.Conv1d:
+    return nn.Conv1d(
+        in_channels,
+        out_channels,
+        conv.kernel_size,
+        conv.stride,
+        conv.padding,
+        conv.dilation,
+        conv.groups,
+        conv.bias is not None,
+        conv.padding_mode,
+    )
+
+
+def _keep_norm(norm: nn.BatchNorm1d, k: int) -> nn.BatchNorm1d:
+    dense = nn.BatchNorm1d(k, norm.eps, norm.momentum, norm.affine, norm.track_running_stats)
+    dense.load_state_dict({name: t[:k] if t.dim() else t for name, t in norm.state_dict().items()})
+    return dense
+
+
+def describe(module: nn.Module) -> dict:
+    """A JSON description of an ``nn.Sequential`` of torch.nn layers, from which
+    ``rebuild`` (or the three lines of it a user needs) builds the same architecture.
+
+    Raises ``TypeError`` for anything else (a model with its own forward)."""
+    if not isinstance(module, nn.Sequential):
+        raise TypeError(f"only an nn.Sequential can be described, not {type(module).__name__}")
+    layers = []
+    for layer in module:
+        if type(layer) not in _ARGUMENTS:
+            raise TypeError(f"cannot describe a {type(layer).__name__} layer")
+        args = {name: getattr(layer, name) for name in _ARGUMENTS[type(layer)]}
+        if "bias" in args:
+            args["bias"] = layer.bias is not None
+        layers.append({"type": type(layer).__name__, "args": args})
+    return {"type": "Sequential", "layers": layers}
+
+
+def rebuild(description: dict) -> nn.Sequential:
+    """The module ``describe`` described (weights not loaded), from torch.nn alone."""
+    return nn.Sequential(
+        *(getattr(nn, layer["type"])(**layer["args"]) for layer in description["layers"])
+    )
+
+
+def save_export(module: nn.Module, out_dir: str | Path, example_inputs: Sequence[Tensor]) -> dict:
+    """Write ``module`` (from ``export``) to ``out_dir``; returns the written paths by name.
+
+    ``example_inputs``: one call's inputs. Every dimension the model does not tie to a weight
+    may vary at load time (batch, points, image size); a dimension of size 1 in the example is
+    baked in, so use a batch of 2 or more.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    module = module.eval()
+    paths = {"weights": out_dir / "weights.pt", "program": out_dir / "model.pt2"}
+    atomic_write(paths["weights"], lambda tmp: torch.save(module.state_dict(), tmp))
+    try:
+        architecture = {"format": "torch.nn", "module": describe(module)}
+    except TypeError:  # a model with its own forward: its architecture lives in model.pt2
+        architecture = {"format": "torch.export", "class": type(module).__qualname__}
+    architecture["repr"] = str(module).splitlines()
+    paths["architecture"] = out_dir / "architecture.json"
+    atomic_write(
+        paths["architecture"],
+        lambda tmp: tmp.write_text(json.dumps(architecture, indent=2) + "\n"),
+    )
+    # Copies: the program keeps its example inputs, and a view would save its whole base tensor.
+    inputs = tuple(x.detach().clone() for x in example_inputs)
+    dynamic = tuple({d: Dim.AUTO for d in range(x.dim())} for x in inputs)
+    with torch.no_grad():
+        program = torch.export.export(module, inputs, dynamic_shapes=dynamic)
+    atomic_write(paths["program"], lambda tmp: torch.export.save(program, tmp))
+    return paths
+
+
+def load_export(out_dir: str | Path) -> nn.Module:
+    """The module ``save_export`` wrote: rebuilt from torch.nn when ``architecture.json`` allows,
+    else the ``torch.export`` program."""
+    out_dir = Path(out_dir)
+    architecture = json.loads((out_dir / "architecture.json").read_text())
+    if architecture["format"] == "torch.nn":
+        module = rebuild(architecture["module"])
+        module.load_state_dict(torch.load(out_dir / "weights.pt", weights_only=True))
+        return module.eval()
+    return torch.export.load(out_dir / "model.pt2").module()
