@@ -55,12 +55,18 @@ reproduce-liif-plain: ## LIIF baseline: the same training without dropout, swept
 
 COMPARE_MNIST := experiment=mnist profile=cpu progress=false
 COMPARE_DIR := multirun/compare_mnist/$(shell date +%Y-%m-%d_%H-%M-%S)
+COMPACTION_STRENGTHS := 0.003,0.01,0.03,0.1
+PRUNING_SPARSITIES := 0.5,0.8,0.9,0.95,0.98
 
 compare-mnist: ## MNIST: every method of the comparison (same epochs, optimizer, seed; ~19 min) -> results/compare/
 	$(PY) scripts/train.py -m $(COMPARE_MNIST) method=none,dropout,sorted,structural,nested,sandwich,distilled \
 		hydra.sweep.dir=$(COMPARE_DIR)/one_run
 	$(PY) scripts/train.py -m $(COMPARE_MNIST) method=independent method.width=4,8,16,32,64,128,256 \
 		hydra.sweep.dir=$(COMPARE_DIR)/independent
+	$(PY) scripts/train.py -m $(COMPARE_MNIST) method=compaction method.training.strength=$(COMPACTION_STRENGTHS) \
+		hydra.sweep.dir=$(COMPARE_DIR)/compaction
+	$(PY) scripts/train.py -m $(COMPARE_MNIST) method=drop_pruning method.training.sparsity=$(PRUNING_SPARSITIES) \
+		hydra.sweep.dir=$(COMPARE_DIR)/drop_pruning
 	$(PY) scripts/compare.py results/compare/mnist $(COMPARE_DIR)
 
 bench: ## benchmarks behind the speed claims (~10 min) -> results/bench/bench.csv, widths.csv
