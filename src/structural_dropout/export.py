@@ -31,7 +31,7 @@ from torch.export import Dim
 
 from .checkpoint import atomic_write
 from .layer import StructuralDropout, check_width, model_width, rescale_factor, structural_layers
-from .mlp import TruncatableMLP
+from .mlp import TruncatableMLP, dense_batch_norm, dense_linear
 
 # Modules that act on each feature on its own: a cut may pass through them unchanged.
 ELEMENTWISE = (
@@ -154,7 +154,7 @@ def _export_sequential(block: nn.Sequential, width: int | None) -> nn.Sequential
         layers[producer] = _keep_outputs(layers[producer], k)
         for j in range(producer + 1, i):
             if isinstance(layers[j], _NORMS):
-                layers[j] = _keep_norm(layers[j], k)
+                layers[j] = dense_batch_norm(layers[j], k)
         layers[consumer] = _keep_inputs(
             layers[consumer], k, rescale_factor(k, drop.width, drop.rescale)
         )
@@ -195,9 +195,8 @@ def _out_units(layer: nn.Module) -> int:
 
 def _keep_outputs(layer: nn.Module, k: int) -> nn.Module:
     if isinstance(layer, nn.Linear):
-        dense = nn.Linear(layer.in_features, k, bias=layer.bias is not None)
-    else:
-        dense = _conv_like(layer, layer.in_channels, k)
+        return dense_linear(layer, k, layer.in_features)
+    dense = _conv_like(layer, layer.in_channels, k)
     dense.weight.copy_(layer.weight[:k])
     if layer.bias is not None:
         dense.bias.copy_(layer.bias[:k])
@@ -206,11 +205,10 @@ def _keep_outputs(layer: nn.Module, k: int) -> nn.Module:
 
 def _keep_inputs(layer: nn.Module, k: int, scale: float) -> nn.Module:
     if isinstance(layer, nn.Linear):
-        dense = nn.Linear(k, layer.out_features, bias=layer.bias is not None)
-    else:
-        if layer.groups != 1:
-            raise ValueError("cannot cut the inputs of a grouped Conv1d")
-        dense = _conv_like(layer, k, layer.out_channels)
+        return dense_linear(layer, layer.out_features, k, scale)
+    if layer.groups != 1:
+        raise ValueError("cannot cut the inputs of a grouped Conv1d")
+    dense = _conv_like(layer, k, layer.out_channels)
     dense.weight.copy_(layer.weight[:, :k] * scale)
     if layer.bias is not None:
         dense.bias.copy_(layer.bias)
@@ -229,12 +227,6 @@ def _conv_like(conv: nn.Conv1d, in_channels: int, out_channels: int) -> nn.Conv1
         conv.bias is not None,
         conv.padding_mode,
     )
-
-
-def _keep_norm(norm: nn.BatchNorm1d, k: int) -> nn.BatchNorm1d:
-    dense = nn.BatchNorm1d(k, norm.eps, norm.momentum, norm.affine, norm.track_running_stats)
-    dense.load_state_dict({name: t[:k] if t.dim() else t for name, t in norm.state_dict().items()})
-    return dense
 
 
 def describe(module: nn.Module) -> dict:

@@ -233,16 +233,18 @@ class TruncatableMLP(nn.Module):
         n_in, scale = self.in_features, 1.0
         for block in self.blocks:
             k = block.kept(width)
-            layers.append(_dense_linear(block.linear, k, n_in, scale))
+            layers.append(dense_linear(block.linear, k, n_in, scale))
             if block.norm is not None:
-                layers.append(_dense_batch_norm(block.norm, k))
+                layers.append(dense_batch_norm(block.norm, k))
             layers.append(copy.deepcopy(block.activation))
             n_in, scale = k, block.input_scale(width)
-        layers.append(_dense_linear(self.head, self.out_features, n_in, scale))
+        layers.append(dense_linear(self.head, self.out_features, n_in, scale))
         return nn.Sequential(*layers).eval()
 
 
-def _dense_linear(linear: nn.Linear, n_out: int, n_in: int, in_scale: float) -> nn.Linear:
+def dense_linear(linear: nn.Linear, n_out: int, n_in: int, in_scale: float = 1.0) -> nn.Linear:
+    """A new ``nn.Linear`` holding the first ``n_out`` outputs and ``n_in`` inputs of ``linear``,
+    its input weights multiplied by ``in_scale``."""
     dense = nn.Linear(n_in, n_out, bias=linear.bias is not None)
     dense.weight.copy_(linear.weight[:n_out, :n_in] * in_scale)
     if linear.bias is not None:
@@ -250,7 +252,8 @@ def _dense_linear(linear: nn.Linear, n_out: int, n_in: int, in_scale: float) -> 
     return dense
 
 
-def _dense_batch_norm(norm: nn.BatchNorm1d, k: int) -> nn.BatchNorm1d:
+def dense_batch_norm(norm: nn.BatchNorm1d, k: int) -> nn.BatchNorm1d:
+    """A new ``nn.BatchNorm1d`` holding the first ``k`` channels of ``norm`` (statistics too)."""
     dense = nn.BatchNorm1d(
         k,
         eps=norm.eps,
