@@ -1,8 +1,9 @@
 """Dropout Compaction (Kubo, Tucker & Wiesler 2016), a seed baseline: one model size per run.
 
 Every hidden unit gets its own dropout retention probability ``theta``, learned with the weights;
-a sparsity-inducing prior on ``theta`` (here ``strength * mean(theta)`` added to the loss, an
-exponential prior) pushes unneeded units towards being dropped always. After training, units
+a sparsity-inducing prior on ``theta`` (here ``strength * sum(theta)`` added to the loss: an
+exponential prior on each unit's retention, i.e. a price per expected kept unit) pushes unneeded
+units towards being dropped always. After training, units
 whose ``theta`` is below ``threshold`` are removed and the rest keep ``theta`` folded into the next
 layer's weights (dropout's evaluation rule: the expected mask). A stronger prior gives a smaller
 model; each strength is one training run.
@@ -65,7 +66,7 @@ def _mlps(model: nn.Module) -> list[TruncatableMLP]:
 class DropoutCompaction:
     """The training hooks of Dropout Compaction (see the module docstring)."""
 
-    strength: float = 0.1
+    strength: float = 0.003
     init: float = 0.9
     temperature: float = 0.5
     threshold: float = 0.5
@@ -85,7 +86,7 @@ class DropoutCompaction:
 
     def penalty(self, model: nn.Module) -> Tensor:
         thetas = torch.cat([g.retention for g in model.modules() if isinstance(g, RetentionGate)])
-        return self.strength * thetas.mean()
+        return self.strength * thetas.sum()
 
     @torch.no_grad()
     def finalize(self, model: nn.Module) -> nn.Module:
