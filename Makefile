@@ -55,7 +55,7 @@ reproduce-liif-plain: ## LIIF baseline: the same training without dropout, swept
 
 COMPARE_MNIST := experiment=mnist profile=cpu progress=false
 COMPARE_DIR := multirun/compare_mnist/$(shell date +%Y-%m-%d_%H-%M-%S)
-COMPACTION_STRENGTHS := 0.003,0.01,0.03,0.1
+COMPACTION_STRENGTHS := 0.0003,0.001,0.003
 PRUNING_SPARSITIES := 0.5,0.8,0.9,0.95,0.98
 
 compare-mnist: ## MNIST: every method of the comparison (same epochs, optimizer, seed; ~19 min) -> results/compare/
