@@ -22,6 +22,7 @@ METHODS = [
     "independent",
     "compaction",
     "drop_pruning",
+    "nested_distill",
 ]
 
 
@@ -39,16 +40,18 @@ def test_each_method_composes_and_builds(method, experiment):
     if hooks is not None:
         hooks.prepare(model)  # gates / masks fit every experiment's MLPs
     spec = instantiate(config.dropout)
-    assert (spec.sandwich is not None) == (method in ("sandwich", "distilled"))
-    assert spec.p == (1.0 if method in ("structural", "nested", "sandwich", "distilled") else 0.0)
-    assert spec.per_sample == (method == "nested")
+    sandwiches = ("sandwich", "distilled", "nested_distill")
+    assert (spec.sandwich is not None) == (method in sandwiches)
+    assert spec.p == (1.0 if method in ("structural", "nested", *sandwiches) else 0.0)
+    assert spec.per_sample == (method in ("nested", "nested_distill"))
 
 
 def test_compare_smoke_runs_every_method(tmp_path, fake_mnist):
     one_run = multirun(
         tmp_path / "a",
         fake_mnist,
-        "method=none,dropout,sorted,structural,nested,sandwich,distilled,compaction,drop_pruning",
+        "method=none,dropout,sorted,structural,nested,sandwich,distilled,compaction,drop_pruning,"
+        "nested_distill",
     )
     independent = multirun(tmp_path / "b", fake_mnist, "method=independent", "method.width=1,65")
     out = tmp_path / "results" / "mnist"
