@@ -8,6 +8,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from conftest import CONFIGS, multirun, run_script
+from structural_dropout import TruncatableMLP, count_params
 from structural_dropout.compare import budget_table
 from structural_dropout.pipeline import method_hooks
 
@@ -29,12 +30,15 @@ METHODS = [
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("experiment", ["mnist", "pointnet", "liif"])
 def test_each_method_composes_and_builds(method, experiment):
-    if method == "independent" and experiment != "mnist":
-        pytest.skip("independent sets two hidden layers: the MNIST MLP only, so far")
+    width = ["method.width=16"] if method == "independent" else []
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        config = compose("train", [f"experiment={experiment}", f"method={method}"])
+        config = compose("train", [f"experiment={experiment}", f"method={method}", *width])
     assert config.method.name == method
     model = instantiate(config.model)
+    if method == "independent":  # every truncatable MLP built at most 16 wide, the rest as usual
+        mlps = [m for m in model.modules() if isinstance(m, TruncatableMLP)]
+        assert mlps and all(max(m.hidden) == 16 for m in mlps)
+        assert count_params(model) == count_params(instantiate(compose_plain(experiment)), 16)
     hooks = method_hooks(config)
     assert (hooks is not None) == (method in ("compaction", "drop_pruning"))
     if hooks is not None:
@@ -44,6 +48,11 @@ def test_each_method_composes_and_builds(method, experiment):
     assert (spec.sandwich is not None) == (method in sandwiches)
     assert spec.p == (1.0 if method in ("structural", "nested", *sandwiches) else 0.0)
     assert spec.per_sample == (method in ("nested", "nested_distill"))
+
+
+def compose_plain(experiment):
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        return compose("train", [f"experiment={experiment}", "method=none"]).model
 
 
 def test_compare_smoke_runs_every_method(tmp_path, fake_mnist):

@@ -245,3 +245,12 @@ def test_liif_rejects_bad_settings(tmp_path, tiny_sr):
         train_and_sweep(config, tmp_path / "run")
     with pytest.raises(FileNotFoundError, match="no image folder"):
         train_and_sweep(liif_smoke_config(tmp_path / "nowhere"), tmp_path / "run2")
+
+
+def test_liif_independent_model_sweeps_only_its_own_width(tmp_path, tiny_sr):
+    config = liif_smoke_config(tiny_sr, "method=independent", "method.width=3", "task.picture=null")
+    train_and_sweep(config, tmp_path / "run")
+    sweep = pd.read_csv(tmp_path / "run" / "sweep.csv")
+    assert set(sweep.width) == {3}  # every suite: the explicit sweep.widths ([null]: full width)
+    model = LIIF(channels=4, blocks=1, hidden=[3, 3], dropout=DropoutSpec())
+    assert sweep.params.unique().tolist() == [model.decoder.num_params()]

@@ -133,10 +133,11 @@ class LiifTask:
         return sum(values) / len(values)
 
     def _suite_widths(self, suite: Mapping, model: LIIF, sweep: Mapping) -> list[int]:
-        widths = suite["widths"]
+        """The suite's widths; an explicit ``sweep.widths`` list replaces every suite's."""
+        widths = suite["widths"] if sweep.get("widths") is None else sweep["widths"]
         max_width = max(model.decoder.hidden)
         if widths == "all":
-            return sweep_widths(sweep.get("widths"), max_width, sweep["step"], sweep["start"])
+            return sweep_widths(None, max_width, sweep["step"], sweep["start"])
         return sweep_widths(list(widths), max_width)
 
     @torch.inference_mode()

@@ -29,6 +29,8 @@ class DropoutSpec:
     (``StructuralDropout``).
     ``sandwich``: train several widths per step (a ``Sandwich`` or its fields; None: one random
     cut per step, the paper's rule). The training loop reads it; the layers do not.
+    ``width_cap``: build every hidden layer at most this wide (a dense model of that width, as
+    ``export`` would give, but trained from scratch: the `independent` baseline).
     """
 
     p: float = 1.0
@@ -42,12 +44,19 @@ class DropoutSpec:
     smallest_p: float = 0.0
     per_sample: bool = False
     sandwich: Sandwich | Mapping | None = None
+    width_cap: int | None = None
 
     def __post_init__(self):
         check_probability(self.p)
         check_probability(self.standard_p)
         # The remaining checks need a width; build one layer of the smallest legal width.
         self.layer(max(self.lower_bound, 1))
+        if self.width_cap is not None and (
+            isinstance(self.width_cap, bool)
+            or not isinstance(self.width_cap, int)
+            or self.width_cap < 1
+        ):
+            raise ValueError(f"width_cap must be an int >= 1 or None, got {self.width_cap!r}")
         if self.sandwich is not None and not isinstance(self.sandwich, Sandwich):
             object.__setattr__(self, "sandwich", Sandwich(**self.sandwich))
 
@@ -178,6 +187,8 @@ class TruncatableMLP(nn.Module):
         super().__init__()
         if not hidden:
             raise ValueError("hidden must list at least one hidden width")
+        if dropout is not None and dropout.width_cap is not None:
+            hidden = [min(h, dropout.width_cap) for h in hidden]
         widths = [in_features, *hidden]
         self.blocks = nn.ModuleList(
             TruncatableLinear(a, b, dropout, batch_norm, activation)
