@@ -58,7 +58,7 @@ COMPARE_DIR := multirun/compare_mnist/$(shell date +%Y-%m-%d_%H-%M-%S)
 COMPACTION_STRENGTHS := 0.0003,0.001,0.003
 PRUNING_SPARSITIES := 0.5,0.8,0.9,0.95,0.98
 
-compare-mnist: ## MNIST: every method of the comparison (same epochs, optimizer, seed; ~19 min) -> results/compare/
+compare-mnist: ## MNIST: every method of the comparison (same epochs, optimizer, seed; ~38 min) -> results/compare/
 	$(PY) scripts/train.py -m $(COMPARE_MNIST) method=none,dropout,sorted,structural,nested,sandwich,distilled,nested_distill \
 		hydra.sweep.dir=$(COMPARE_DIR)/one_run
 	$(PY) scripts/train.py -m $(COMPARE_MNIST) method=independent method.width=4,8,16,32,64,128,256 \

@@ -73,28 +73,27 @@ def sandwich_loss(model: nn.Module, task, batch, rule: Sandwich) -> Tensor:
     fixed = [widest.width] * rule.full + [widest.lower_bound] * rule.smallest
     weights = [rule.full_weight] * rule.full + [1.0] * (rule.smallest + rule.random)
     widths = [*fixed, *[None] * rule.random]  # None: a random cut
-    if rule.batched:
+    predictions = None
+    if rule.batched:  # every width in one pass over copies of the batch
         copies = tuple(torch.cat([t] * len(widths)) for t in batch)
         with cuts_per_copy(model, widths):
             predictions = task.predict(model, copies).chunk(len(widths))
-    else:
-        predictions = None
+
+    def predict(i: int, width: int | None) -> Tensor:
+        if predictions is not None:
+            return predictions[i]
+        with fixed_cut(model, width) if width is not None else nullcontext():
+            return task.predict(model, batch)
+
     losses, teacher = [], None
     for i, width in enumerate(widths):
-        if predictions is None and not rule.distill:
+        if predictions is None and not rule.distill:  # the task's own loss (it may add terms)
             with fixed_cut(model, width) if width is not None else nullcontext():
                 losses.append(task.loss(model, batch))
-            continue
-        if predictions is not None:
-            prediction = predictions[i]
-        else:
-            with fixed_cut(model, width) if width is not None else nullcontext():
-                prediction = task.predict(model, batch)
-        if teacher is None and rule.distill:  # the first width is the full width
+        elif teacher is not None:  # distilled from the full width's prediction
+            losses.append(task.distill_loss(predict(i, width), teacher))
+        else:  # the labels; with distillation, the first (full) width becomes the teacher
+            prediction = predict(i, width)
             losses.append(task.criterion(prediction, batch))
-            teacher = prediction.detach()
-        elif rule.distill:
-            losses.append(task.distill_loss(prediction, teacher))
-        else:
-            losses.append(task.criterion(prediction, batch))
+            teacher = prediction.detach() if rule.distill else None
     return sum(w * loss for w, loss in zip(weights, losses, strict=True)) / sum(weights)
