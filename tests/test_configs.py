@@ -182,6 +182,23 @@ def test_pointnet_smoke_train_and_sweep(tmp_path, experiment, folder, suffix, cl
     assert accuracy == pytest.approx(df.set_index("width").accuracy[129], abs=1e-6)
 
 
+@pytest.mark.parametrize("method", ["distilled", "nested_distill"])
+def test_pointnet_trains_with_the_distilled_methods(tmp_path, method):
+    make_dataset(tmp_path / "data" / "ModelNet10_pcd1024", ".pcd", per_split=(2, 1))
+    config = compose_train(
+        "experiment=pointnet",
+        "profile=smoke",
+        f"method={method}",
+        f"data_dir={tmp_path / 'data'}",
+        f"cache_dir={tmp_path / 'cache'}",
+        "task.download=false",
+        "task.cache_points=80",
+        "task.calibration_size=16",
+    )
+    info = train_and_sweep(config, tmp_path / "run")
+    assert 0 <= info["full_width"]["accuracy"] <= 1
+
+
 def test_sandwich_config_reaches_the_training_loop(tmp_path, fake_mnist):
     """A sandwich that trains only the full width must train exactly as a plain model does."""
     smoke = (

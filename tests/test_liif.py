@@ -254,3 +254,9 @@ def test_liif_independent_model_sweeps_only_its_own_width(tmp_path, tiny_sr):
     assert set(sweep.width) == {3}  # every suite: the explicit sweep.widths ([null]: full width)
     model = LIIF(channels=4, blocks=1, hidden=[3, 3], dropout=DropoutSpec())
     assert sweep.params.unique().tolist() == [model.decoder.num_params()]
+
+
+def test_liif_trains_with_nested_distillation(tmp_path, tiny_sr):
+    config = liif_smoke_config(tiny_sr, "method=nested_distill", "dropout.lower_bound=2")
+    info = train_and_sweep(config, tmp_path / "run")
+    assert all(5 < row["psnr"] < 100 for row in info["full_width"])

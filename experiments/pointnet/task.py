@@ -137,10 +137,22 @@ class PointNetTask:
     def example_inputs(self) -> tuple[Tensor]:
         return (self.splits["test"][0][:2],)
 
+    def predict(self, model: nn.Module, batch: tuple[Tensor, Tensor]) -> Tensor:
+        """Logits of a training forward; its feature-transform regulariser is kept for the
+        ``criterion`` of these logits (the sandwich rule calls the two in pairs)."""
+        logits = model(batch[0])
+        self._regularization = self.regularizer * model.orthogonality_loss()
+        return logits
+
+    def criterion(self, logits: Tensor, batch: tuple[Tensor, Tensor]) -> Tensor:
+        return F.cross_entropy(logits, batch[1]) + self._regularization
+
+    def distill_loss(self, logits: Tensor, teacher_logits: Tensor) -> Tensor:
+        """Cross-entropy against the teacher's class probabilities (in-place distillation)."""
+        return F.cross_entropy(logits, teacher_logits.softmax(dim=-1))
+
     def loss(self, model: nn.Module, batch: tuple[Tensor, Tensor]) -> Tensor:
-        points, labels = batch
-        loss = F.cross_entropy(model(points), labels)
-        return loss + self.regularizer * model.orthogonality_loss()
+        return self.criterion(self.predict(model, batch), batch)
 
     def prepare_eval(self, model: nn.Module, split: str) -> tuple[list, Tensor]:
         """Batches of the width-independent features (or of raw points, without caching)."""
