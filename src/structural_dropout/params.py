@@ -12,7 +12,7 @@ def count_params(model: nn.Module, width: int | None = None) -> int:
 
     Every parameter outside a truncatable MLP counts in full (PointNet's per-point layers), each
     truncatable MLP counts its kept units, every layer once, output layers included. This is the
-    ``numel`` of ``model.export(width)`` (tested), counted without copying any weight, so a sweep
+    ``numel`` of ``export(model, width)`` (tested), counted without copying any weight, so a sweep
     of hundreds of widths spends no time on it.
     """
     mlps = [m for m in model.modules() if isinstance(m, TruncatableMLP)]
