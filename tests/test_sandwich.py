@@ -43,7 +43,7 @@ def test_each_step_trains_full_smallest_and_random_widths():
     for _ in range(20):
         task = RecordingTask()
         sandwich_loss(model, task, batch, rule)
-        assert len(task.widths) == rule.passes == 4
+        assert len(task.widths) == rule.widths == 4
         assert task.widths[:2] == [32, 4]
         assert all(w in range(4, 33, 4) for w in task.widths[2:])
     assert not any(layer.pinned for layer in structural_layers(model))  # random cuts again

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import RelaxedBernoulli
 
-from .mlp import PLAIN, TruncatableMLP
+from .mlp import PLAIN, TruncatableMLP, replace_mlps, truncatable_mlps
 
 
 class RetentionGate(nn.Module):
@@ -55,13 +55,6 @@ class RetentionGate(nn.Module):
         return f"width={len(self.logit)}, temperature={self.temperature}"
 
 
-def _mlps(model: nn.Module) -> list[TruncatableMLP]:
-    mlps = [m for m in model.modules() if isinstance(m, TruncatableMLP)]
-    if not mlps:
-        raise ValueError(f"{type(model).__name__} has no TruncatableMLP to compact or prune")
-    return mlps
-
-
 @dataclass(frozen=True)
 class DropoutCompaction:
     """The training hooks of Dropout Compaction (see the module docstring)."""
@@ -80,7 +73,7 @@ class DropoutCompaction:
 
     def prepare(self, model: nn.Module) -> None:
         """Give every hidden layer of every truncatable MLP its retention gates."""
-        for mlp in _mlps(model):
+        for mlp in truncatable_mlps(model, "compact"):
             for block in mlp.blocks:
                 block.gate = RetentionGate(block.linear.out_features, self.init, self.temperature)
 
@@ -93,13 +86,7 @@ class DropoutCompaction:
         """The model with every gated MLP replaced by a smaller plain one (units below
         ``threshold`` removed, the others ordered by retention, highest first, with it folded
         into the weights); returns the model to use (``model`` itself unless it is an MLP)."""
-        if isinstance(model, TruncatableMLP):
-            return self.compact(model)
-        for parent in list(model.modules()):
-            for name, child in list(parent.named_children()):
-                if isinstance(child, TruncatableMLP):
-                    setattr(parent, name, self.compact(child))
-        return model
+        return replace_mlps(model, self.compact)
 
     def compact(self, mlp: TruncatableMLP) -> TruncatableMLP:
         kept = []

@@ -23,7 +23,7 @@ from .batchnorm import recalibrated_norms
 from .checkpoint import atomic_write, load_checkpoint, write_json
 from .export import export, load_export, save_export
 from .layer import set_width
-from .mlp import TruncatableMLP
+from .mlp import truncatable_mlps
 from .params import count_params
 from .plots import sweep_figures
 from .reorder import sort_units
@@ -76,10 +76,7 @@ def _after_training(config: DictConfig, model: torch.nn.Module) -> torch.nn.Modu
     `sorted` baseline); the method's hooks' ``finalize`` (e.g. compaction, pruning)."""
     method = config.get("method") or {}
     if method.get("sort_units"):
-        mlps = [m for m in model.modules() if isinstance(m, TruncatableMLP)]
-        if not mlps:
-            raise ValueError(f"method {method.name}: {type(model).__name__} has no MLP to sort")
-        for mlp in mlps:
+        for mlp in truncatable_mlps(model, f"sort (method {method.name})"):
             sort_units(mlp)
     hooks = method_hooks(config)
     return hooks.finalize(model) if hasattr(hooks, "finalize") else model

@@ -21,14 +21,16 @@ from torch import nn
 from torch.nn.utils import prune
 
 from .export import export
-from .mlp import SlicedLinear, TruncatableMLP
+from .mlp import SlicedLinear, truncatable_mlps
 
 
 def _pruned_layers(model: nn.Module) -> list[SlicedLinear]:
-    mlps = [m for m in model.modules() if isinstance(m, TruncatableMLP)]
-    if not mlps:
-        raise ValueError(f"{type(model).__name__} has no TruncatableMLP to prune")
-    return [layer for mlp in mlps for layer in mlp.modules() if isinstance(layer, SlicedLinear)]
+    return [
+        layer
+        for mlp in truncatable_mlps(model, "prune")
+        for layer in mlp.modules()
+        if isinstance(layer, SlicedLinear)
+    ]
 
 
 def count_nonzero_params(model: nn.Module, width: int | None = None) -> int:

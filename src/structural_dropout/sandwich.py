@@ -41,7 +41,7 @@ class Sandwich:
     def __post_init__(self):
         if isinstance(self.random, bool) or not isinstance(self.random, int) or self.random < 0:
             raise ValueError(f"sandwich random must be an int >= 0, got {self.random!r}")
-        if self.passes == 0:
+        if self.widths == 0:
             raise ValueError("a sandwich step must train at least one width")
         if self.distill and not self.full:
             raise ValueError("sandwich distill needs full=true: the full width is the teacher")
@@ -49,8 +49,9 @@ class Sandwich:
             raise ValueError(f"sandwich full_weight must be > 0, got {self.full_weight!r}")
 
     @property
-    def passes(self) -> int:
-        """Forward passes (and losses) per training step."""
+    def widths(self) -> int:
+        """Widths (and losses) per training step: one forward pass each, or one in all when
+        ``batched``."""
         return int(self.full) + int(self.smallest) + self.random
 
 
