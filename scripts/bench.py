@@ -14,6 +14,7 @@ from hydra import compose
 from omegaconf import DictConfig, OmegaConf
 
 from benchmarks import cases
+from benchmarks.models import SEED
 from benchmarks.widths import width_costs
 from structural_dropout.checkpoint import atomic_write, write_json
 from structural_dropout.runtime import provenance, resolve_device, set_threads
@@ -70,6 +71,7 @@ def main(config: DictConfig) -> None:
         out / "run.json",
         {
             "config": OmegaConf.to_container(config, resolve=True),
+            "seed": SEED,
             **provenance(resolve_device("cpu")),
             "seconds": round(time.perf_counter() - start, 1),
         },
