@@ -23,6 +23,7 @@ from structural_dropout.runtime import provenance, resolve_device, set_threads
 @hydra.main(version_base="1.3", config_path="../configs", config_name="bench")
 def main(config: DictConfig) -> None:
     set_threads(config.num_threads)
+    info = provenance(resolve_device("cpu"))  # before the tables are rewritten
     start = time.perf_counter()
     rounds, min_run_time = config.rounds, config.min_run_time
 
@@ -72,7 +73,7 @@ def main(config: DictConfig) -> None:
         {
             "config": OmegaConf.to_container(config, resolve=True),
             "seed": SEED,
-            **provenance(resolve_device("cpu")),
+            **info,
             "seconds": round(time.perf_counter() - start, 1),
         },
     )
