@@ -138,3 +138,38 @@ def test_batched_random_copies_draw_their_own_cuts_and_the_first_keeps_full_widt
     assert (kept < 16).any()  # the second copy's rows are cut, each at its own cut
     with pytest.raises(ValueError, match="per-sample"):
         sandwich_loss(*setup(hidden=(8,))[:1], RecordingTask(), batch, Sandwich(batched=True))
+
+
+@pytest.mark.parametrize("batched", [False, True])
+@pytest.mark.parametrize("distill", [False, True])
+def test_trunk_grad_scales_only_what_narrower_widths_send_into_the_trunk(batched, distill):
+    """With trunk_grad=g, a layer before the MLP gets (full + g * narrower) / 2 of the widths'
+    gradients, the MLP itself all of them; the loss is unchanged."""
+    torch.manual_seed(0)
+    spec = DropoutSpec(lower_bound=3, per_sample=True, shared_cut=False)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 6), TruncatableMLP(6, [16, 16], 3, spec))
+    batch = (torch.randn(5, 4), torch.randn(5, 3))
+
+    def grads(trunk_grad):
+        model.zero_grad()
+        rule = Sandwich(
+            smallest=True, random=0, distill=distill, batched=batched, trunk_grad=trunk_grad
+        )
+        loss = sandwich_loss(model, RecordingTask(), batch, rule)
+        loss.backward()
+        return loss.item(), [p.grad.clone() for p in model.parameters()]
+
+    (loss_1, all_widths), (loss_0, full_only), (loss_g, scaled) = map(grads, (1.0, 0.0, 0.25))
+    assert loss_1 == pytest.approx(loss_0) == pytest.approx(loss_g)
+    trunk = slice(0, 2)  # the Linear's weight and bias
+    for a, f, g in zip(all_widths[trunk], full_only[trunk], scaled[trunk], strict=True):
+        assert not torch.allclose(a, f)  # the narrow width does reach the trunk at 1
+        assert torch.allclose(g, f + 0.25 * (a - f), atol=1e-6)
+    for a, f, g in zip(all_widths[2:], full_only[2:], scaled[2:], strict=True):
+        assert torch.allclose(a, f) and torch.allclose(a, g)  # the MLP's own weights: all widths
+    for handle_dict in (m._forward_pre_hooks for m in model.modules()):
+        assert not handle_dict  # the hooks are gone after the step
+    with pytest.raises(ValueError, match="trunk_grad"):
+        Sandwich(trunk_grad=1.5)
+    with pytest.raises(ValueError, match="full"):
+        Sandwich(full=False, smallest=True, trunk_grad=0.5)

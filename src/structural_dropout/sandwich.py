@@ -7,7 +7,8 @@ random cuts, keeps the full model on par with a plain one while every prefix sti
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -29,6 +30,11 @@ class Sandwich:
     batched: run all widths in one forward pass over the batch repeated once per width (needs
     per-sample cuts: each copy's rows are cut at its width); cheaper than one pass per width
     where steps are overhead-bound. Needs ``task.predict`` and ``task.criterion``.
+    trunk_grad: scale of the gradient the narrower widths send back through each truncatable
+    MLP's input into the layers before it (an encoder, a backbone). 1: those layers learn from
+    every width alike; 0: from the full width only, as in plain training, so they serve the full
+    width alone (LIIF: the full width's loss to plain training shrinks, the narrow widths lose).
+    Needs ``full``.
     """
 
     full: bool = True
@@ -37,6 +43,7 @@ class Sandwich:
     distill: bool = False
     full_weight: float = 1.0
     batched: bool = False
+    trunk_grad: float = 1.0
 
     def __post_init__(self):
         if isinstance(self.random, bool) or not isinstance(self.random, int) or self.random < 0:
@@ -47,6 +54,12 @@ class Sandwich:
             raise ValueError("sandwich distill needs full=true: the full width is the teacher")
         if not self.full_weight > 0:
             raise ValueError(f"sandwich full_weight must be > 0, got {self.full_weight!r}")
+        if not 0 <= self.trunk_grad <= 1:
+            raise ValueError(f"sandwich trunk_grad must be in [0, 1], got {self.trunk_grad!r}")
+        if self.trunk_grad != 1 and not self.full:
+            raise ValueError(
+                "sandwich trunk_grad needs full=true: it spares the full width's trunk"
+            )
 
     @property
     def widths(self) -> int:
@@ -77,19 +90,27 @@ def sandwich_loss(model: nn.Module, task, batch, rule: Sandwich) -> Tensor:
     predictions = None
     if rule.batched:  # every width in one pass over copies of the batch
         copies = tuple(torch.cat([t] * len(widths)) for t in batch)
-        with cuts_per_copy(model, widths):
+        with cuts_per_copy(model, widths), trunk_gradient(model, rule.trunk_grad, len(widths)):
             predictions = task.predict(model, copies).chunk(len(widths))
+
+    @contextmanager
+    def at_width(i: int, width: int | None) -> Iterator[None]:
+        """The cut of the ``i``-th width; after the first (the full one), the trunk's gradient
+        scaled."""
+        cut = fixed_cut(model, width) if width is not None else nullcontext()
+        with cut, trunk_gradient(model, 1.0 if i == 0 else rule.trunk_grad):
+            yield
 
     def predict(i: int, width: int | None) -> Tensor:
         if predictions is not None:
             return predictions[i]
-        with fixed_cut(model, width) if width is not None else nullcontext():
+        with at_width(i, width):
             return task.predict(model, batch)
 
     losses, teacher = [], None
     for i, width in enumerate(widths):
         if predictions is None and not rule.distill:  # the task's own loss (it may add terms)
-            with fixed_cut(model, width) if width is not None else nullcontext():
+            with at_width(i, width):
                 losses.append(task.loss(model, batch))
         elif teacher is not None:  # distilled from the full width's prediction
             losses.append(task.distill_loss(predict(i, width), teacher))
@@ -98,3 +119,35 @@ def sandwich_loss(model: nn.Module, task, batch, rule: Sandwich) -> Tensor:
             losses.append(task.criterion(prediction, batch))
             teacher = prediction.detach() if rule.distill else None
     return sum(w * loss for w, loss in zip(weights, losses, strict=True)) / sum(weights)
+
+
+@contextmanager
+def trunk_gradient(model: nn.Module, scale: float, copies: int = 1) -> Iterator[None]:
+    """Within: the gradient flowing back out of every ``TruncatableMLP``'s input, into the layers
+    that computed it, is multiplied by ``scale`` (the forward pass is unchanged). With ``copies``,
+    the input is a batch stacked that many times and the first copy (the full width's) is spared.
+    """
+    if scale == 1:
+        yield
+        return
+    from .mlp import truncatable_mlps  # mlp.py imports this module
+
+    def scaled(x: Tensor) -> Tensor:
+        return x * scale + x.detach() * (1 - scale)
+
+    def hook(module: nn.Module, args: tuple) -> tuple:
+        x, *rest = args
+        if copies == 1:
+            x = scaled(x)
+        else:
+            full, narrower = x.tensor_split([len(x) // copies])
+            x = torch.cat([full, scaled(narrower)])
+        return (x, *rest)
+
+    mlps = truncatable_mlps(model, "scale the gradient into")
+    handles = [mlp.register_forward_pre_hook(hook) for mlp in mlps]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
