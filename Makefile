@@ -36,11 +36,9 @@ reproduce-pointnet-shared-bn: ## PointNet: its checkpoint swept with the shared 
 		sweep.step=8 results_dir=results/pointnet/shared_bn hydra.run.dir=outputs/reproduce/pointnet_shared_bn
 
 # LIIF trains with the sandwich rule (full width + one log-uniform cut in 8..256 per step, the cut
-# distilled from the full width; the cut's gradient into the encoder scaled by 0.2, so the encoder
-# serves the full width first): with the paper's one uniform cut per step, the full width ends
+# distilled from the full width): with the paper's one uniform cut per step, the full width ends
 # 0.87 dB below a plain model (results/liif/paper_rule/).
-LIIF_SANDWICH := dropout=sandwich dropout.lower_bound=8 dropout.sandwich.distill=true \
-	dropout.sandwich.trunk_grad=0.2
+LIIF_SANDWICH := dropout=sandwich dropout.lower_bound=8 dropout.sandwich.distill=true
 
 reproduce-liif: ## LIIF super-resolution: train once (cpu profile, sandwich rule, ~60 min), PSNR of every decoder width vs bicubic -> results/liif/
 	$(PY) scripts/train.py experiment=liif profile=cpu $(LIIF_SANDWICH) results_dir=results/liif \

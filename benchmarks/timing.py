@@ -1,8 +1,10 @@
 """Side-by-side timing: a baseline and a candidate measured alternately in one process.
 
-Alternating rounds spread any drift of the machine (frequency, other load) over both sides;
-each side's time is the median of its rounds, each round itself a median of many calls
-(``torch.utils.benchmark``'s ``blocked_autorange``).
+Alternating rounds spread any drift of the machine (frequency, other load) over both sides, and
+each round swaps which side goes first (baseline, candidate, candidate, baseline, ...), so neither
+always runs on a cache the other warmed. Each side's time is the median of its rounds, each round
+itself a median of many calls (``torch.utils.benchmark``'s ``blocked_autorange``). Many short
+rounds resist this shared 2-core machine's bursts of slowness better than a few long ones.
 """
 
 from __future__ import annotations
@@ -46,16 +48,18 @@ def compare(
     case: str,
     baseline: Callable[[], object],
     candidate: Callable[[], object],
-    rounds: int = 5,
-    min_run_time: float = 0.2,
+    rounds: int = 15,
+    min_run_time: float = 0.1,
 ) -> Comparison:
     """Time ``baseline`` and ``candidate`` in ``rounds`` alternating rounds (after one warm-up
     call each)."""
     baseline(), candidate()
+    sides = {"baseline": baseline, "candidate": candidate}
     times: dict[str, list[float]] = {"baseline": [], "candidate": []}
-    for _ in range(rounds):
-        times["baseline"].append(seconds_per_call(baseline, min_run_time))
-        times["candidate"].append(seconds_per_call(candidate, min_run_time))
+    for round_ in range(rounds):
+        order = ("baseline", "candidate") if round_ % 2 == 0 else ("candidate", "baseline")
+        for side in order:
+            times[side].append(seconds_per_call(sides[side], min_run_time))
     return Comparison(
         benchmark,
         case,
