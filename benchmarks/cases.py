@@ -49,15 +49,19 @@ def export_vs_native(
     return rows
 
 
-def sd_train_step_vs_plain(batch: int, rounds: int, min_run_time: float) -> list[Comparison]:
-    """One Adam step of the MNIST MLP with structural dropout (p=1, one uniform cut per step,
-    only the kept units computed) vs the same step without it."""
+def sd_train_step_vs_plain(
+    config: DictConfig, rounds: int, min_run_time: float
+) -> list[Comparison]:
+    """One optimizer step of the MNIST MLP with structural dropout (p=1, one uniform cut per
+    step, only the kept units computed) vs the same step without it; the batch size and the
+    optimizer are the MNIST training config's (``config``)."""
     torch.manual_seed(SEED)
+    batch = config.task.batch_size
     x, y = torch.randn(batch, 784), torch.randint(0, 10, (batch,))
 
     def step_of(model):
         model.train()
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        optimizer = instantiate(config.optimizer)(model.parameters())
 
         def step():
             optimizer.zero_grad(set_to_none=True)
@@ -69,13 +73,20 @@ def sd_train_step_vs_plain(batch: int, rounds: int, min_run_time: float) -> list
     return [
         compare(
             "sd_train_step_vs_plain",
-            f"mnist_mlp batch={batch} p=1 uniform",
+            f"mnist_mlp batch={batch} p=1 uniform, {_optimizer_name(config.optimizer)}",
             step_of(plain_mlp("mnist_mlp")),
             step_of(structural_mlp("mnist_mlp")),
             rounds,
             min_run_time,
         )
     ]
+
+
+def _optimizer_name(optimizer: DictConfig) -> str:
+    """``Adam lr=0.001 fused=True``: the optimizer's class and settings."""
+    settings = {k: v for k, v in optimizer.items() if not k.startswith("_")}
+    name = optimizer._target_.rsplit(".", 1)[-1]
+    return " ".join([name, *(f"{k}={v}" for k, v in settings.items())])
 
 
 def sweep_cached_vs_naive(config: DictConfig, naive_widths: int) -> list[Comparison]:

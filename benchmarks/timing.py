@@ -38,7 +38,7 @@ class Comparison:
         }
 
 
-def seconds_per_call(fn: Callable[[], object], min_run_time: float, fastest: bool) -> float:
+def seconds_per_call(fn: Callable[[], object], min_run_time: float, fastest: bool = False) -> float:
     """Seconds of one ``fn()`` call over blocks lasting ``min_run_time`` in all: the median
     block's, or with ``fastest`` the fastest block's."""
     measurement = Timer("fn()", globals={"fn": fn}).blocked_autorange(min_run_time=min_run_time)

@@ -60,7 +60,10 @@ def main(config: DictConfig) -> None:
                 min_run_time,
             ),
         ),
-        (cases.sd_train_step_vs_plain, (config.sd_train_step_vs_plain.batch, rounds, min_run_time)),
+        (
+            cases.sd_train_step_vs_plain,
+            (training_config("mnist", config.sd_train_step_vs_plain), rounds, min_run_time),
+        ),
         (
             cases.sweep_cached_vs_naive,
             (
