@@ -3,7 +3,8 @@
 Alternating rounds spread any drift of the machine (frequency, other load) over both sides, and
 each round swaps which side goes first (baseline, candidate, candidate, baseline, ...), so neither
 always runs on a cache the other warmed. Each side's time is the median of its rounds, each round
-itself a median of many calls (``torch.utils.benchmark``'s ``blocked_autorange``). Many short
+itself a median of many calls (``torch.utils.benchmark``'s ``blocked_autorange``), or for calls
+that repeat the same work its fastest block (``compare``'s ``fastest``). Many short
 rounds resist this shared 2-core machine's bursts of slowness better than a few long ones.
 """
 
