@@ -58,8 +58,9 @@ def compare(
     """Time ``baseline`` and ``candidate`` in ``rounds`` alternating rounds (after one warm-up
     call each). ``fastest``: each side's fastest block over all rounds instead of the median
     round, for calls that do the same work every time (as ``timeit`` advises: slower blocks are
-    other processes' interference, which on this shared machine moves medians by ±10%). Not for
-    calls whose work varies (a random cut per step): the fastest block would be the luckiest."""
+    other processes' interference, which on this shared machine moves medians by up to ±20%).
+    Not for calls whose work varies (a random cut per step): the fastest block would be the
+    luckiest."""
     baseline(), candidate()
     sides = {"baseline": baseline, "candidate": candidate}
     times: dict[str, list[float]] = {"baseline": [], "candidate": []}
