@@ -69,7 +69,7 @@ compare-mnist: ## MNIST: every method of the comparison (same epochs, optimizer,
 		hydra.sweep.dir=$(COMPARE_DIR)/drop_pruning
 	$(PY) scripts/compare.py results/compare/mnist $(COMPARE_DIR)
 
-bench: ## benchmarks behind the speed claims (~10 min) -> results/bench/bench.csv, widths.csv
+bench: ## benchmarks behind the speed claims (~4 min) -> results/bench/bench.csv, widths.csv
 	$(PY) scripts/bench.py
 
 sweep-mnist: ## MNIST: 5 seeds x p in {0,0.25,0.5,1}, 2 runs at a time (~25 min) -> results/mnist/seeds.csv
