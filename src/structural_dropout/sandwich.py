@@ -1,8 +1,9 @@
 """Several widths per training step: the "sandwich rule" of universally slimmable networks.
 
-With one random cut per step (the paper), the full width is trained on few steps, and it ends
-below a plain model of the same size. Training the full width on every step, beside one or more
-random cuts, keeps the full model on par with a plain one while every prefix still learns.
+With one random cut per step (the paper), the full width is trained on few steps. Training it on
+every step, beside one or more random cuts, trains it as often as a plain model while every prefix
+still learns; it does not by itself remove what sharing weights with the narrow widths costs
+(LIIF's full width stays 0.78 dB under a plain model's on Set5 x4; README).
 """
 
 from __future__ import annotations
