@@ -9,12 +9,12 @@ PY := $(RUN) python
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
 
-setup: ## install uv if missing, then every dependency from uv.lock
+setup: ## install uv if missing (into this Python), then every dependency from uv.lock (~5.4 GB: PyPI's CUDA torch, runs on CPU)
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install uv
-	$(UV) sync --frozen
+	$(UV) sync --frozen --all-extras
 
-test: ## run the test suite (fast, CPU only)
-	$(RUN) pytest -q
+test: ## run the test suite (CPU only, ~5 min on 2 cores: one pytest worker per core)
+	$(RUN) pytest -q -n auto
 
 lint: ## ruff check of the whole tree
 	$(RUN) ruff check .
@@ -32,41 +32,28 @@ reproduce-pointnet: ## PointNet/ModelNet10: train once (cpu profile, ~45 min), s
 		hydra.run.dir=outputs/reproduce/pointnet
 
 reproduce-pointnet-shared-bn: ## PointNet: its checkpoint swept with the shared BatchNorm statistics (every 8th width, ~4 min)
-	$(PY) scripts/sweep.py checkpoint=outputs/reproduce/pointnet/checkpoint.pt sweep.recalibrate_bn=false \
-		sweep.step=8 results_dir=results/pointnet/shared_bn hydra.run.dir=outputs/reproduce/pointnet_shared_bn
-
-# LIIF trains with the sandwich rule (full width + one log-uniform cut in 8..256 per step, the cut
-# distilled from the full width): with the paper's one uniform cut per step, the full width ends
-# 0.87 dB below a plain model (results/liif/paper_rule/).
-LIIF_SANDWICH := dropout=sandwich dropout.lower_bound=8 dropout.sandwich.distill=true
+	$(PY) scripts/sweep.py --config-name sweep_shared_bn checkpoint=outputs/reproduce/pointnet/checkpoint.pt \
+		results_dir=results/pointnet/shared_bn hydra.run.dir=outputs/reproduce/pointnet_shared_bn
 
 reproduce-liif: ## LIIF super-resolution: train once (cpu profile, sandwich rule, ~60 min), PSNR of every decoder width vs bicubic -> results/liif/
-	$(PY) scripts/train.py experiment=liif profile=cpu $(LIIF_SANDWICH) results_dir=results/liif \
+	$(PY) scripts/train.py experiment=liif profile=cpu results_dir=results/liif \
 		hydra.run.dir=outputs/reproduce/liif
 
 reproduce-liif-paper-rule: ## LIIF with the paper's rule (one uniform cut in 1..256 per step, ~47 min) -> results/liif/paper_rule/
-	$(PY) scripts/train.py experiment=liif profile=cpu results_dir=results/liif/paper_rule \
+	$(PY) scripts/train.py experiment=liif profile=cpu method=structural results_dir=results/liif/paper_rule \
 		hydra.run.dir=outputs/reproduce/liif_paper_rule
 
 reproduce-liif-plain: ## LIIF baseline: the same training without dropout, swept on Set5 -> results/liif/none/
-	$(PY) scripts/train.py experiment=liif profile=cpu dropout=none results_dir=results/liif/none \
-		task.suites.widths.datasets=[Set5] task.suites.b100=null task.suites.out_of_distribution=null \
-		task.picture=null hydra.run.dir=outputs/reproduce/liif_none
+	$(PY) scripts/train.py experiment=liif_plain profile=cpu results_dir=results/liif/none \
+		hydra.run.dir=outputs/reproduce/liif_none
 
-COMPARE_MNIST := experiment=mnist profile=cpu progress=false
 COMPARE_DIR := multirun/compare_mnist/$(shell date +%Y-%m-%d_%H-%M-%S)
-COMPACTION_STRENGTHS := 0.0003,0.001,0.003
-PRUNING_SPARSITIES := 0.5,0.8,0.9,0.95,0.98
+COMPARE_PARTS := one_run independent compaction drop_pruning
 
-compare-mnist: ## MNIST: every method of the comparison (same epochs, optimizer, seed; ~38 min) -> results/compare/
-	$(PY) scripts/train.py -m $(COMPARE_MNIST) method=none,dropout,sorted,structural,nested,sandwich,distilled,nested_distill \
-		hydra.sweep.dir=$(COMPARE_DIR)/one_run
-	$(PY) scripts/train.py -m $(COMPARE_MNIST) method=independent method.width=4,8,16,32,64,128,256 \
-		hydra.sweep.dir=$(COMPARE_DIR)/independent
-	$(PY) scripts/train.py -m $(COMPARE_MNIST) method=compaction method.training.strength=$(COMPACTION_STRENGTHS) \
-		hydra.sweep.dir=$(COMPARE_DIR)/compaction
-	$(PY) scripts/train.py -m $(COMPARE_MNIST) method=drop_pruning method.training.sparsity=$(PRUNING_SPARSITIES) \
-		hydra.sweep.dir=$(COMPARE_DIR)/drop_pruning
+compare-mnist: ## MNIST: every method of the comparison (configs/grid/compare_mnist_*.yaml; ~38 min) -> results/compare/
+	for part in $(COMPARE_PARTS); do \
+		$(PY) scripts/train.py grid=compare_mnist_$$part hydra.sweep.dir=$(COMPARE_DIR)/$$part || exit 1; \
+	done
 	$(PY) scripts/compare.py results/compare/mnist $(COMPARE_DIR)
 
 bench: ## benchmarks behind the speed claims (~4 min) -> results/bench/bench.csv, widths.csv

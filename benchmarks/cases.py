@@ -16,7 +16,7 @@ from torchvision import datasets, transforms
 
 from experiments.mnist.data import MEAN, STD, raw_folder
 from structural_dropout import export, set_width
-from structural_dropout.sweep import sweep
+from structural_dropout.lab.sweep import sweep
 
 from .models import SEED, example_input, native_mlp, plain_mlp, structural_mlp
 from .timing import Comparison, compare

@@ -9,11 +9,14 @@ Writes the CSV (one row per run and width, the run's overrides as columns), a PN
 import sys
 from pathlib import Path
 
-from structural_dropout.aggregate import collect_runs, runs_provenance
-from structural_dropout.checkpoint import atomic_write, write_json
-from structural_dropout.plots import seed_bands
+from structural_dropout.io import atomic_write
+from structural_dropout.lab.checkpoint import write_json
+from structural_dropout.lab.logs import one_line_errors
+from structural_dropout.lab.reports.aggregate import collect_runs, runs_provenance
+from structural_dropout.lab.reports.plots import seed_bands
 
 
+@one_line_errors
 def main(multirun_dir: Path, out_csv: Path) -> None:
     table = collect_runs(multirun_dir)
     atomic_write(out_csv, lambda tmp: table.to_csv(tmp, index=False))

@@ -18,8 +18,9 @@ from omegaconf import DictConfig, OmegaConf
 from benchmarks import cases
 from benchmarks.models import SEED
 from benchmarks.widths import width_costs
-from structural_dropout.checkpoint import atomic_write, write_json
-from structural_dropout.runtime import provenance, resolve_device, set_threads
+from structural_dropout.io import atomic_write
+from structural_dropout.lab.checkpoint import write_json
+from structural_dropout.lab.provenance import provenance, resolve_device, set_threads
 
 
 def isolated(benchmark, args: tuple, num_threads: int | None) -> list[dict]:

@@ -15,11 +15,13 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from structural_dropout.aggregate import runs_provenance
-from structural_dropout.checkpoint import atomic_write, write_json
-from structural_dropout.compare import budget_table, collect_methods, methods_figure
-from structural_dropout.ordering import index_rank_correlation, unit_ablation
-from structural_dropout.pipeline import load_trained
+from structural_dropout.io import atomic_write
+from structural_dropout.lab.build import rebuild
+from structural_dropout.lab.checkpoint import write_json
+from structural_dropout.lab.logs import one_line_errors
+from structural_dropout.lab.reports.aggregate import runs_provenance
+from structural_dropout.lab.reports.compare import budget_table, collect_methods, methods_figure
+from structural_dropout.lab.reports.unit_ablation import index_rank_correlation, unit_ablation
 
 
 def ordering(run_dirs: list[Path], table: pd.DataFrame) -> pd.DataFrame:
@@ -30,14 +32,16 @@ def ordering(run_dirs: list[Path], table: pd.DataFrame) -> pd.DataFrame:
         method = json.loads((run_dir / "run.json").read_text())["config"]["method"]["name"]
         if method not in one_run:
             continue
-        _, config, task, model = load_trained(run_dir / "checkpoint.pt", torch.device("cpu"))
-        ablation = unit_ablation(model, task, config.sweep.split, progress=False)
+        _, run = rebuild(run_dir / "checkpoint.pt", torch.device("cpu"))
+        config = run.config
+        ablation = unit_ablation(run.model, run.task, config.sweep.split, progress=False)
         for layer, rho in index_rank_correlation(ablation).items():
             rows.append({"method": config.method.name, "layer": layer, "spearman": rho})
         print(f"ordering: {config.method.name} done", flush=True)
     return pd.DataFrame(rows)
 
 
+@one_line_errors
 def main(out: Path, sources: list[Path]) -> None:
     run_dirs = sorted({p.parent for source in sources for p in source.rglob("run.json")})
     table = collect_methods(run_dirs)

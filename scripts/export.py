@@ -10,10 +10,12 @@ needed) and export.json (params, file sizes, the measured difference to the orig
 import hydra
 from omegaconf import DictConfig
 
-from structural_dropout.pipeline import export_checkpoint
+from structural_dropout.lab.logs import one_line_errors
+from structural_dropout.lab.run import export_checkpoint
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="export")
+@one_line_errors
 def main(config: DictConfig) -> None:
     summary = export_checkpoint(config.checkpoint, config.width, config.out, config.device)
     width = summary["width"] or "full"

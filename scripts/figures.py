@@ -1,4 +1,7 @@
-"""Redraw every figure from the committed CSVs alone: python scripts/figures.py [results_dir]"""
+"""Redraw every figure from the committed CSVs alone: python scripts/figures.py [results_dir]
+
+Every figure under results/ that is drawn from a CSV is redrawn here (the LIIF crops need the
+trained model and are drawn by its run only)."""
 
 import sys
 from pathlib import Path
@@ -6,9 +9,12 @@ from pathlib import Path
 import pandas as pd
 
 from experiments.liif.figures import compare_runs, liif_figures
-from structural_dropout.plots import compare_sweeps, seed_bands, sweep_figures
+from structural_dropout.lab.logs import one_line_errors
+from structural_dropout.lab.reports.compare import methods_figure
+from structural_dropout.lab.reports.plots import compare_sweeps, seed_bands, sweep_figures
 
 
+@one_line_errors
 def main(results: Path) -> None:
     csvs = sorted(results.rglob("sweep.csv"))
     if not csvs:
@@ -41,6 +47,9 @@ def main(results: Path) -> None:
         print(compare_runs(liif, "Set5", results / "liif" / "structural_vs_plain.png", bicubic))
     for seeds in sorted(results.rglob("seeds.csv")):
         print(seed_bands(pd.read_csv(seeds), seeds.with_suffix(".png")))
+    for table in sorted((results / "compare").glob("*.csv")):  # the method comparisons
+        if not table.stem.endswith("_ordering"):
+            print(methods_figure(pd.read_csv(table), table.with_suffix(".png")))
 
 
 if __name__ == "__main__":

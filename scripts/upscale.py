@@ -10,10 +10,12 @@ import hydra
 from omegaconf import DictConfig
 
 from experiments.liif.upscale import upscale_file
-from structural_dropout.runtime import resolve_device
+from structural_dropout.lab.logs import one_line_errors
+from structural_dropout.lab.provenance import resolve_device
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="upscale")
+@one_line_errors
 def main(config: DictConfig) -> None:
     source = Path(config.input)
     output = config.output or source.with_name(

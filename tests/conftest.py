@@ -7,9 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from structural_dropout.runtime import REPO_CONFIGS as CONFIGS
+from structural_dropout.lab.provenance import REPO_CONFIGS as CONFIGS
 
 REPO = CONFIGS.parent
+
+
+def experiments_in(config_dir: Path) -> list[str]:
+    """Every experiment of a config tree: the files of ``experiment/``, so a new experiment is
+    tested without editing a test."""
+    return sorted(path.stem for path in (Path(config_dir) / "experiment").glob("*.yaml"))
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:

@@ -6,9 +6,10 @@ from hydra import compose, initialize_config_dir
 
 from conftest import CONFIGS
 from structural_dropout import DropoutSpec, TruncatableMLP, count_params, export
-from structural_dropout.compaction import DropoutCompaction, RetentionGate
-from structural_dropout.pipeline import load_trained, train_and_sweep
-from structural_dropout.pruning import DropPruning, count_nonzero_params
+from structural_dropout.baselines.compaction import DropoutCompaction, RetentionGate
+from structural_dropout.baselines.pruning import DropPruning, count_nonzero_params
+from structural_dropout.lab.build import rebuild
+from structural_dropout.lab.run import sweep_checkpoint, train_and_sweep
 
 
 def test_retention_gate_drops_at_its_rate_and_learns_it():
@@ -121,7 +122,7 @@ def test_baselines_report_params_of_the_model_they_produce(method, tmp_path, fak
         )
     info = train_and_sweep(config, tmp_path / "run")
     row = info["full_width"]
-    _, _, _, model = load_trained(tmp_path / "run" / "checkpoint.pt", torch.device("cpu"))
+    model = rebuild(tmp_path / "run" / "checkpoint.pt", torch.device("cpu"))[1].model
     nonzero = sum(int(p.count_nonzero()) for p in model.parameters())
     assert row["params"] == nonzero
     if method == "compaction":  # kept units only: every weight of the smaller model counts
@@ -130,3 +131,12 @@ def test_baselines_report_params_of_the_model_they_produce(method, tmp_path, fak
     else:
         weights = sum(m.weight.numel() for m in model.modules() if hasattr(m, "weight"))
         assert row["params"] < 0.35 * weights + 600  # 70% of weights pruned; biases stay
+
+    # Re-swept from the checkpoint alone (scripts/sweep.py's path): the method's hooks come from
+    # the checkpoint's config, so the table is byte for byte the one training wrote.
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        sweep_config = compose("sweep", [f"checkpoint={tmp_path / 'run' / 'checkpoint.pt'}"])
+    sweep_config.progress = False
+    sweep_checkpoint(sweep_config.checkpoint, sweep_config, tmp_path / "resweep")
+    trained = (tmp_path / "run" / "sweep.csv").read_bytes()
+    assert (tmp_path / "resweep" / "sweep.csv").read_bytes() == trained

@@ -7,10 +7,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from conftest import CONFIGS, multirun, run_script
+from conftest import CONFIGS, experiments_in, multirun, run_script
 from structural_dropout import TruncatableMLP, count_params
-from structural_dropout.compare import budget_table
-from structural_dropout.pipeline import method_hooks
+from structural_dropout.lab.reports.compare import budget_table
 
 METHODS = [
     "none",
@@ -28,7 +27,7 @@ METHODS = [
 
 
 @pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("experiment", ["mnist", "pointnet", "liif"])
+@pytest.mark.parametrize("experiment", experiments_in(CONFIGS))
 def test_each_method_composes_and_builds(method, experiment):
     width = ["method.width=16"] if method == "independent" else []
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
@@ -39,13 +38,13 @@ def test_each_method_composes_and_builds(method, experiment):
         mlps = [m for m in model.modules() if isinstance(m, TruncatableMLP)]
         assert mlps and all(max(m.hidden) == 16 for m in mlps)
         assert count_params(model) == count_params(instantiate(compose_plain(experiment)), 16)
-    hooks = method_hooks(config)
-    assert (hooks is not None) == (method in ("compaction", "drop_pruning"))
-    if hooks is not None:
-        hooks.prepare(model)  # gates / masks fit every experiment's MLPs
+    training = config.method.get("training")
+    assert (training is not None) == (method in ("compaction", "drop_pruning"))
+    if training is not None:
+        instantiate(training).prepare(model)  # gates / masks fit every experiment's MLPs
     spec = instantiate(config.dropout)
     sandwiches = ("sandwich", "distilled", "nested_distill")
-    assert (spec.sandwich is not None) == (method in sandwiches)
+    assert (config.trainer.rule is not None) == (method in sandwiches)
     assert spec.p == (1.0 if method in ("structural", "nested", *sandwiches) else 0.0)
     assert spec.per_sample == (method in ("nested", "nested_distill"))
 

@@ -1,6 +1,8 @@
 """The real YAML configs compose, build, and run end to end when shrunk (profile=smoke)."""
 
+import itertools
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -9,39 +11,78 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from test_pointnet import make_dataset
 
-from conftest import CONFIGS, multirun, run_script
+from conftest import CONFIGS, experiments_in, multirun, run_script
 from structural_dropout import (
+    Sandwich,
     TruncatableLinear,
     TruncatableMLP,
     count_params,
     load_export,
     model_width,
 )
-from structural_dropout.checkpoint import load_checkpoint
-from structural_dropout.pipeline import export_checkpoint, sweep_checkpoint, train_and_sweep
+from structural_dropout.lab.checkpoint import load_checkpoint
+from structural_dropout.lab.run import export_checkpoint, sweep_checkpoint, train_and_sweep
 
-EXPERIMENTS = ["mnist", "pointnet", "pointnet_modelnet40", "liif"]
-DROPOUTS = ["structural", "none", "standard", "sandwich"]
+EXPERIMENTS = experiments_in(CONFIGS)
+DROPOUTS = ["structural", "log_uniform", "none", "standard"]
+RULES = ["one_cut", "sandwich", "sandwich_distill"]
 PROFILES = ["smoke", "cpu", "paper"]
 
 
-def compose_train(*overrides: str):
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+def compose_train(*overrides: str, config_dir=CONFIGS):
+    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
         return compose(config_name="train", overrides=list(overrides))
+
+
+def check_builds(config, dropout: str) -> None:
+    """The properties every experiment's config must have, whatever its model."""
+    assert config.trainer.epochs >= 1
+    model = instantiate(config.model)
+    block = next(m for m in model.modules() if isinstance(m, TruncatableLinear))
+    assert block.dropout.p == {"none": 0.0, "standard": 0.0}.get(dropout, 1.0)
+    assert (block.standard is not None) == (dropout == "standard")
+    assert config.trainer.rule is None
+    instantiate(config.optimizer)(model.parameters())
+
+
+def test_a_new_experiment_of_yaml_files_only_is_picked_up(tmp_path):
+    """Adding configs/experiment/<name>.yaml and its three profiles is all the config tests
+    need: the new experiment is found and composes with every dropout."""
+    configs = tmp_path / "configs"
+    shutil.copytree(CONFIGS, configs)
+    (configs / "experiment" / "toy.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - mnist\n  - _self_\nmodel:\n  hidden: [32]\n"
+    )
+    (configs / "experiment_profile" / "toy").mkdir()
+    for profile, epochs in (("smoke", 1), ("cpu", 2), ("paper", 3)):
+        (configs / "experiment_profile" / "toy" / f"{profile}.yaml").write_text(
+            f"# @package _global_\ntrainer:\n  epochs: {epochs}\n"
+        )
+    assert experiments_in(configs) == sorted([*EXPERIMENTS, "toy"])
+    for dropout in DROPOUTS:
+        config = compose_train("experiment=toy", f"dropout={dropout}", config_dir=configs)
+        check_builds(config, dropout)
+        assert list(config.model.hidden) == [32]
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 @pytest.mark.parametrize("dropout", DROPOUTS)
 @pytest.mark.parametrize("profile", PROFILES)
 def test_every_config_composes_and_builds(experiment, dropout, profile):
-    config = compose_train(f"experiment={experiment}", f"dropout={dropout}", f"profile={profile}")
-    assert config.trainer.epochs >= 1
-    model = instantiate(config.model)
-    block = next(m for m in model.modules() if isinstance(m, TruncatableLinear))
-    assert block.dropout.p == {"none": 0.0, "standard": 0.0}.get(dropout, 1.0)
-    assert (block.standard is not None) == (dropout == "standard")
-    assert (instantiate(config.dropout).sandwich is not None) == (dropout == "sandwich")
-    instantiate(config.optimizer)(model.parameters())
+    config = compose_train(
+        f"experiment={experiment}", f"dropout={dropout}", f"profile={profile}", "rule=one_cut"
+    )
+    check_builds(config, dropout)
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_each_rule_is_the_trainers_setting(rule):
+    config = compose_train(f"rule={rule}")
+    built = instantiate(config.trainer.rule)
+    assert (built is None) == (rule == "one_cut")
+    if built is not None:
+        assert isinstance(built, Sandwich) and built.distill == (rule == "sandwich_distill")
+    assert "sandwich" not in config.dropout  # the layers' knobs hold no rule
 
 
 def test_mnist_model_matches_the_paper():
@@ -136,13 +177,18 @@ def test_missing_dataset_without_download_names_the_path(tmp_path):
 
 
 def test_multirun_with_two_values(tmp_path, fake_mnist):
-    sweep_dir = multirun(tmp_path, fake_mnist, "dropout.p=0,1")
+    # progress=true, but stderr is no terminal here: no bar, no wall of carriage returns
+    sweep_dir = multirun(tmp_path, fake_mnist, "dropout.p=0,1", "progress=true")
     runs = sorted(sweep_dir.glob("*/run.json"))
     assert len(runs) == 2
     ps = sorted(json.loads(r.read_text())["config"]["dropout"]["p"] for r in runs)
     assert ps == [0.0, 1.0]
     for run in runs:
         assert len(pd.read_csv(run.parent / "sweep.csv")) == 5
+        # Hydra's per-job log holds the epochs, the validation and the sweep summary
+        log = (run.parent / "train.log").read_text()
+        assert "epoch=1 " in log and "val_accuracy@full=" in log and "swept 5 rows" in log
+        assert "\r" not in log
 
 
 @pytest.mark.parametrize(
@@ -210,11 +256,45 @@ def test_sandwich_config_reaches_the_training_loop(tmp_path, fake_mnist):
     states = {}
     for name, dropout in [
         ("plain", ["dropout=none"]),
-        ("full_only", ["dropout=sandwich", "dropout.sandwich.random=0"]),
-        ("sandwich", ["dropout=sandwich"]),
+        ("full_only", ["rule=sandwich", "trainer.rule.random=0"]),
+        ("sandwich", ["rule=sandwich"]),
     ]:
         train_and_sweep(compose_train(*smoke, *dropout), tmp_path / name)
         states[name] = load_checkpoint(tmp_path / name / "checkpoint.pt")["model"]
     for key, value in states["plain"].items():
         assert torch.equal(value, states["full_only"][key]), key
     assert not torch.equal(states["plain"]["head.weight"], states["sandwich"]["head.weight"])
+
+
+@pytest.mark.parametrize("grid", sorted(p.stem for p in (CONFIGS / "grid").glob("*.yaml")))
+def test_every_grid_composes_every_job(grid):
+    """Each job of a multirun grid (the Cartesian product of its sweeper params) composes."""
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        config = compose("train", [f"grid={grid}"], return_hydra_config=True)
+    params = {key: str(value) for key, value in config.hydra.sweeper.params.items()}
+    assert params
+    values = [
+        [
+            f"{key}={v}"
+            for v in (
+                range(*map(int, raw[6:-1].split(",")))
+                if raw.startswith("range(")
+                else raw.split(",")
+            )
+        ]
+        for key, raw in params.items()
+    ]
+    jobs = list(itertools.product(*values))
+    for job in jobs:
+        job_config = compose_train(f"grid={grid}", *job)
+        if "method" in params:
+            assert job_config.method.name == dict(o.split("=") for o in job)["method"]
+        instantiate(job_config.model)
+        if grid.startswith("compare_mnist"):  # every part of the comparison: the same recipe
+            assert job_config.trainer.epochs == 60 and job_config.seed == 0
+
+
+def test_the_shared_bn_sweep_config():
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        config = compose(config_name="sweep_shared_bn", overrides=["checkpoint=x.pt"])
+    assert config.sweep.recalibrate_bn is False and config.sweep.step == 8

@@ -9,10 +9,11 @@ from structural_dropout import (
     TruncatableMLP,
     fixed_cut,
     set_width,
+    share_cuts,
     structural_dropout,
     structural_dropout_mask,
 )
-from structural_dropout.mlp import DropoutSpec
+from structural_dropout.spec import CUT_KNOBS, CutSettings, DropoutSpec
 
 
 def draws(layer: StructuralDropout, n: int, seed: int = 0) -> torch.Tensor:
@@ -104,6 +105,44 @@ def test_shared_cut_is_the_same_in_every_layer():
     assert len(set(seen)) > 5  # and it changes between steps
 
 
+@pytest.mark.parametrize(
+    "knob", [{"geometric_p": 0.2}, {"per_sample": True}, {"smallest_p": 0.5}, {"p": 0.5}]
+)
+def test_a_shared_cut_refuses_layers_that_draw_differently(knob):
+    """Every knob of the draw is compared (an earlier tuple of knobs left out geometric_p and
+    per_sample: a layer with another geometric_p silently drew from the widest layer's)."""
+    base = dict(p=1.0, distribution="geometric")
+    model = nn.Sequential(
+        nn.Linear(4, 8),
+        StructuralDropout(8, **base),
+        nn.Linear(8, 6),
+        StructuralDropout(6, **(base | knob)),
+    ).train()
+    share_cuts(model)
+    with pytest.raises(ValueError, match="same cut settings"):
+        model(torch.randn(2, 4))
+
+
+def test_a_shared_cut_allows_layers_that_only_rescale_differently():
+    model = nn.Sequential(
+        nn.Linear(4, 8), StructuralDropout(8), nn.Linear(8, 6), StructuralDropout(6, rescale=False)
+    ).train()
+    share_cuts(model)
+    assert model(torch.randn(2, 4)).shape == (2, 6)
+
+
+def test_knobs_are_defined_once_and_read_through_the_layer():
+    layer = StructuralDropout(16, p=0.5, lower_bound=4, geometric_p=0.3, per_sample=True)
+    assert layer.settings == CutSettings(p=0.5, lower_bound=4, geometric_p=0.3, per_sample=True)
+    for name in CUT_KNOBS:  # every knob readable on the layer and shown by its repr
+        assert getattr(layer, name) == getattr(layer.settings, name)
+        assert f"{name}={getattr(layer.settings, name)}" in repr(layer)
+    spec = DropoutSpec(p=0.5, lower_bound=4, shared_cut=False)
+    assert spec.cut_settings() == CutSettings(p=0.5, lower_bound=4)
+    with pytest.raises(ValueError, match="lower_bound must be an int >= 1 .*got 0"):
+        DropoutSpec(lower_bound=0)  # no width is involved: the message names the knob only
+
+
 def test_per_layer_cuts_differ():
     model = TruncatableMLP(20, [64, 64], 3, DropoutSpec(p=1.0, shared_cut=False)).train()
     widths = []
@@ -158,7 +197,7 @@ def test_sliced_fast_path_equals_masked_slow_path(batch_norm):
     [
         (dict(width=8, p=-0.1), "p must be"),
         (dict(width=8, p=1.5), "1.5"),
-        (dict(width=8, lower_bound=0), "lower_bound=0"),
+        (dict(width=8, lower_bound=0), "lower_bound must be an int >= 1 .*got 0"),
         (dict(width=8, lower_bound=9), "lower_bound=9"),
         (dict(width=8, step=0), "step must be"),
         (dict(width=0), "width must be"),
@@ -186,8 +225,10 @@ def test_bad_spec_values_raise():
         DropoutSpec(p=2.0)
     with pytest.raises(ValueError, match="step must be"):
         DropoutSpec(step=0)
-    with pytest.raises(ValueError, match="lower_bound=0"):
-        DropoutSpec(lower_bound=0)
+    with pytest.raises(ValueError, match="standard_p must be"):
+        DropoutSpec(standard_p=1.5)
+    with pytest.raises(ValueError, match="width_cap must be"):
+        DropoutSpec(width_cap=0)
 
 
 def test_geometric_cuts_decay_by_the_ratio():

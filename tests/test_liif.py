@@ -24,7 +24,7 @@ from experiments.liif.evaluation import benchmark_pair, bicubic_psnr, psnr_by_wi
 from experiments.liif.metrics import psnr
 from experiments.liif.model import LIIF, cell_size, pixel_centers
 from structural_dropout import DropoutSpec, count_params, set_width
-from structural_dropout.pipeline import train_and_sweep
+from structural_dropout.lab.run import train_and_sweep
 
 
 def smooth_image(height: int, width: int) -> torch.Tensor:

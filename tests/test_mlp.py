@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from structural_dropout import TruncatableMLP, count_params, fixed_cut, set_width
-from structural_dropout.mlp import PLAIN, DropoutSpec
+from structural_dropout.spec import PLAIN, DropoutSpec
 
 
 def dense_from_prefix(model: TruncatableMLP, k: int) -> nn.Sequential:

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from conftest import multirun
-from structural_dropout.aggregate import collect_runs, runs_provenance
-from structural_dropout.plots import seed_bands
+from structural_dropout.lab.reports.aggregate import collect_runs, runs_provenance
+from structural_dropout.lab.reports.plots import seed_bands
 
 
 @pytest.mark.parametrize(

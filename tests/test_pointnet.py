@@ -15,8 +15,8 @@ from experiments.pointnet.data import (
 from experiments.pointnet.model import PointNet
 from experiments.pointnet.task import PointNetTask
 from structural_dropout import count_params, export, set_width
-from structural_dropout.mlp import DropoutSpec
-from structural_dropout.sweep import sweep
+from structural_dropout.lab.sweep import sweep
+from structural_dropout.spec import DropoutSpec
 
 TETRAHEDRON = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=float)
 TETRA_FACES = [(0, 1, 2), (0, 1, 3), (0, 2, 3), (1, 2, 3)]

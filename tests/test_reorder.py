@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from structural_dropout import TruncatableMLP, set_width
-from structural_dropout.mlp import PLAIN
-from structural_dropout.reorder import connection_importance, sort_units
+from structural_dropout.baselines.unit_sorting import connection_importance, sort_units
+from structural_dropout.spec import PLAIN
 
 
 def trained_plain(batch_norm: bool) -> TruncatableMLP:

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from structural_dropout import TruncatableMLP
-from structural_dropout.mlp import DropoutSpec
-from structural_dropout.plots import marked_widths, pareto_frontier, sweep_figures
-from structural_dropout.sweep import sweep, sweep_widths
+from structural_dropout.lab.reports.plots import marked_widths, pareto_frontier, sweep_figures
+from structural_dropout.lab.sweep import sweep, sweep_widths
+from structural_dropout.spec import DropoutSpec
 
 
 def test_sweep_widths():

@@ -5,10 +5,11 @@ import torch
 
 from experiments.mnist.task import MnistTask
 from structural_dropout import TruncatableMLP
-from structural_dropout.checkpoint import atomic_write, load_checkpoint
-from structural_dropout.mlp import DropoutSpec
-from structural_dropout.runtime import seed_everything
-from structural_dropout.training import TrainerSettings, train
+from structural_dropout.io import atomic_write
+from structural_dropout.lab.checkpoint import load_checkpoint
+from structural_dropout.lab.provenance import seed_everything
+from structural_dropout.lab.training import TrainerSettings, train
+from structural_dropout.spec import DropoutSpec
 
 
 class Interrupted(Exception):

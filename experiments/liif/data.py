@@ -17,6 +17,8 @@ from torchvision.datasets.utils import download_and_extract_archive
 from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
+from structural_dropout.lab.downloads import DATA_HINT, fetch
+
 from .model import cell_size, pixel_centers
 
 IMAGE_SUFFIXES = {".png", ".bmp", ".jpg", ".jpeg"}
@@ -35,13 +37,17 @@ def load_folder(folder: str | Path, download: bool = False) -> dict[str, Tensor]
     file stem. A missing DIV2K folder is downloaded when ``download`` is true."""
     folder = Path(folder)
     if not folder.is_dir() and download and folder.name in DIV2K_ARCHIVES:
-        download_and_extract_archive(
-            DIV2K_URL + DIV2K_ARCHIVES[folder.name], download_root=str(folder.parent)
+        fetch(
+            lambda: download_and_extract_archive(
+                DIV2K_URL + DIV2K_ARCHIVES[folder.name], download_root=str(folder.parent)
+            ),
+            folder,
+            f"DIV2K ({folder.name})",
         )
     if not folder.is_dir():
         raise FileNotFoundError(
-            f"no image folder {folder}; set data_dir (or STRUCTURAL_DROPOUT_DATA) to the folder "
-            "that holds it (DIV2K_* folders download with task.download=true)"
+            f"no image folder {folder}; {DATA_HINT} (DIV2K_* folders download with "
+            "task.download=true)"
         )
     files = image_files(folder)
     if not files:

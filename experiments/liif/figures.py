@@ -16,7 +16,7 @@ import torch  # noqa: E402
 from torch import Tensor  # noqa: E402
 
 from structural_dropout import set_width  # noqa: E402
-from structural_dropout.plots import save_figure  # noqa: E402
+from structural_dropout.lab.reports.plots import save_figure  # noqa: E402
 
 from .data import resize, to_float  # noqa: E402
 from .evaluation import benchmark_pair  # noqa: E402

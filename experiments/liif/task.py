@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from structural_dropout import count_params
-from structural_dropout.sweep import sweep_widths
+from structural_dropout.lab.sweep import sweep_widths
 
 from .data import QuerySampler, load_folder
 from .evaluation import benchmark_pair, bicubic_psnr, psnr_by_width, width_tails

@@ -5,23 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from hydra.utils import instantiate
 
 from structural_dropout import set_width
-from structural_dropout.checkpoint import load_checkpoint
+from structural_dropout.lab.build import rebuild
+from structural_dropout.lab.checkpoint import load_checkpoint
 
 from .data import read_image, to_float, write_image
 
 
 def load_model(checkpoint: str | Path, device: torch.device) -> torch.nn.Module:
     """The LIIF model of a checkpoint written by ``scripts/train.py experiment=liif``."""
-    state = load_checkpoint(checkpoint, map_location=device)
-    target = state["config"]["model"].get("_target_", "")
+    target = load_checkpoint(checkpoint)["config"]["model"].get("_target_", "")
     if not target.endswith(".LIIF"):
         raise ValueError(f"{checkpoint} holds a {target or 'unknown'} model, not LIIF")
-    model = instantiate(state["config"]["model"]).to(device)
-    model.load_state_dict(state["model"])
-    return model.eval()
+    _, run = rebuild(checkpoint, device, with_task=False)
+    return run.model.eval()
 
 
 def upscale_file(

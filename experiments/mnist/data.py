@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torchvision.datasets import MNIST
 
+from structural_dropout.lab.downloads import DATA_HINT, fetch
+
 # Mean and std of the 60k training pixels (scaled to [0, 1]).
 MEAN, STD = 0.1307, 0.3081
 
@@ -59,10 +61,14 @@ def load_split(root: str | Path, split: str, download: bool) -> tuple[torch.Tens
         if not download:
             raise FileNotFoundError(
                 f"MNIST {split} files not found in {folder} (expected {FILES[split][0]}[.gz] and "
-                f"{FILES[split][1]}[.gz]). Set data_dir (or STRUCTURAL_DROPOUT_DATA) to a folder "
-                "holding MNIST/raw, or allow downloads with task.download=true."
+                f"{FILES[split][1]}[.gz]); {DATA_HINT} (as MNIST/raw), or allow downloads with "
+                "task.download=true"
             )
-        MNIST(str(Path(root).expanduser()), train=split == "train", download=True)
+        fetch(
+            lambda: MNIST(str(Path(root).expanduser()), train=split == "train", download=True),
+            folder,
+            f"MNIST {split} files",
+        )
         paths = [_find(folder, name) for name in FILES[split]]
     images, labels = (read_idx(p) for p in paths)
     if len(images) != len(labels):

@@ -15,6 +15,8 @@ class MnistTask:
     """Train on the 60k training images minus ``val_size`` held out; the sweep uses the 10k test.
 
     ``train_limit`` / ``test_limit`` keep only the first N images (for smoke tests).
+    ``calibration_size``: training images for re-estimating BatchNorm statistics per width
+    (``sweep.recalibrate_bn``, with ``model.batch_norm=true``).
     """
 
     metric = "accuracy"
@@ -28,15 +30,17 @@ class MnistTask:
         val_size: int = 5000,
         train_limit: int | None = None,
         test_limit: int | None = None,
+        calibration_size: int = 1024,
     ):
-        if batch_size < 1 or eval_batch_size < 1 or val_size < 0:
+        if batch_size < 1 or eval_batch_size < 1 or val_size < 0 or calibration_size < 1:
             raise ValueError(
                 f"batch_size={batch_size}, eval_batch_size={eval_batch_size} must be >= 1 "
-                f"and val_size={val_size} >= 0"
+                f"and calibration_size={calibration_size} >= 1, val_size={val_size} >= 0"
             )
         self.data_dir, self.download = data_dir, download
         self.batch_size, self.eval_batch_size, self.val_size = batch_size, eval_batch_size, val_size
         self.train_limit, self.test_limit = train_limit, test_limit
+        self.calibration_size = calibration_size
         self.splits: dict[str, tuple[Tensor, Tensor]] = {}
 
     def setup(self, device: torch.device) -> None:
@@ -50,6 +54,10 @@ class MnistTask:
             "train": (x[:n_train].to(device), y[:n_train].to(device)),
             "val": (x[n_train:].to(device), y[n_train:].to(device)),
             "test": (test_x[: self.test_limit].to(device), test_y[: self.test_limit].to(device)),
+            "calibration": (
+                x[: min(self.calibration_size, n_train)].to(device),
+                y[: min(self.calibration_size, n_train)].to(device),
+            ),
         }
 
     @property

@@ -14,7 +14,8 @@ import torch
 from torchvision.datasets.utils import download_and_extract_archive
 from tqdm.auto import tqdm
 
-from structural_dropout.checkpoint import atomic_write
+from structural_dropout.io import atomic_write
+from structural_dropout.lab.downloads import DATA_HINT, fetch
 
 ARCHIVES = {
     "ModelNet10": "http://3dvision.princeton.edu/projects/2014/3DShapeNets/ModelNet10.zip",
@@ -166,9 +167,12 @@ def load_modelnet(
     if not folder.is_dir():
         if source == "pcd" or not download:
             raise FileNotFoundError(
-                f"{name} ({source}) not found at {folder}. Set data_dir (or "
-                "STRUCTURAL_DROPOUT_DATA) to the folder that holds it"
-                + (", or allow downloads with task.download=true." if source == "off" else ".")
+                f"{name} ({source}) not found at {folder}; {DATA_HINT}"
+                + (", or allow downloads with task.download=true" if source == "off" else "")
             )
-        download_and_extract_archive(ARCHIVES[name], download_root=str(root))
+        fetch(
+            lambda: download_and_extract_archive(ARCHIVES[name], download_root=str(root)),
+            folder,
+            f"{name} meshes",
+        )
     return build_cache(folder, f".{source}", num_points, cache)

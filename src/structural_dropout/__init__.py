@@ -1,7 +1,20 @@
-"""Structural Dropout: train once, keep any prefix width of the hidden layers."""
+"""Structural Dropout: train once, keep any prefix width of the hidden layers.
 
+Three rooms, dependencies pointing one way:
+
+- the core (this package's top level; imports torch only): the layer (``layers``), its knobs
+  (``spec``), truncatable layers and the protocol they implement (``truncatable``), parameter
+  counting (``params``), export (``export``), BatchNorm recalibration (``batchnorm``) and the
+  multi-width training rules (``rules``);
+- ``structural_dropout.baselines``: the methods we compare against (Dropout Compaction, Drop
+  Pruning, unit sorting), built on the core;
+- ``structural_dropout.lab``: the experiment harness (Hydra, pandas, matplotlib): building a run
+  from a config, the training loop, the sweep, checkpoints, provenance and reports.
+"""
+
+from .batchnorm import recalibrated_norms, width_dependent_norms
 from .export import export, load_export, save_export
-from .layer import (
+from .layers.dropout import (
     StructuralDropout,
     fixed_cut,
     model_width,
@@ -10,14 +23,20 @@ from .layer import (
     structural_dropout,
     structural_dropout_mask,
 )
-from .mlp import PLAIN, DropoutSpec, SlicedLinear, TruncatableLinear, TruncatableMLP
+from .layers.mlp import SlicedLinear, TruncatableLinear, TruncatableMLP
 from .params import count_params
+from .rules import Sandwich, sandwich_loss
+from .spec import PLAIN, CutSettings, DropoutSpec
+from .truncatable import Truncatable, truncatable_parts
 
 __all__ = [
     "PLAIN",
+    "CutSettings",
     "DropoutSpec",
+    "Sandwich",
     "SlicedLinear",
     "StructuralDropout",
+    "Truncatable",
     "TruncatableLinear",
     "TruncatableMLP",
     "count_params",
@@ -25,9 +44,13 @@ __all__ = [
     "fixed_cut",
     "load_export",
     "model_width",
+    "recalibrated_norms",
+    "sandwich_loss",
     "save_export",
     "set_width",
     "share_cuts",
     "structural_dropout",
     "structural_dropout_mask",
+    "truncatable_parts",
+    "width_dependent_norms",
 ]

@@ -13,20 +13,19 @@ from contextlib import contextmanager
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from .mlp import TruncatableLinear
+from .truncatable import truncatable_parts
 
 
 def width_dependent_norms(model: nn.Module) -> list[_BatchNorm]:
     """The BatchNorm layers whose inputs change with the width.
 
-    A model can say which (``model.width_dependent_norms()``); otherwise the BatchNorm layers of
-    its truncatable hidden layers.
+    A model can say which (its own ``width_dependent_norms()``, e.g. PointNet's, whose T-Nets
+    change the features the head's input is computed from); otherwise those of its truncatable
+    parts (``Truncatable.width_dependent_norms``).
     """
     if hasattr(model, "width_dependent_norms"):
         return model.width_dependent_norms()
-    return [
-        m.norm for m in model.modules() if isinstance(m, TruncatableLinear) and m.norm is not None
-    ]
+    return [norm for part in truncatable_parts(model) for norm in part.width_dependent_norms()]
 
 
 @contextmanager
@@ -36,7 +35,10 @@ def recalibrated_norms(model: nn.Module, calibrate: Callable[[], object]) -> Ite
     """
     norms = width_dependent_norms(model)
     if not norms:
-        raise ValueError(f"{type(model).__name__} has no BatchNorm layer to recalibrate")
+        raise ValueError(
+            f"{type(model).__name__} has no width-dependent BatchNorm layer to recalibrate; "
+            "evaluate it without recalibration (sweep.recalibrate_bn=false)"
+        )
     saved = [
         ({k: v.clone() for k, v in n.state_dict().items()}, n.momentum, n.training) for n in norms
     ]

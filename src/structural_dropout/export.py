@@ -4,7 +4,8 @@
 holding only the kept units, with the ``width / c`` rescaling folded into the next layer's
 weights. It handles:
 
-- ``TruncatableMLP`` anywhere in the model (the MLPs of this repository);
+- every ``Truncatable`` part of the model (``TruncatableMLP``, the MLPs of this repository, or
+  a layer of your own that implements the protocol), through its own ``export(width)``;
 - ``nn.Sequential`` blocks of a user's own model where a ``StructuralDropout`` sits between two
   ``nn.Linear`` / ``nn.Conv1d`` layers, with only BatchNorm and element-wise activations or dropout
   in between, e.g. ``Linear → BatchNorm1d → ReLU → StructuralDropout → Linear``.
@@ -29,9 +30,16 @@ import torch
 from torch import Tensor, nn
 from torch.export import Dim
 
-from .checkpoint import atomic_write
-from .layer import StructuralDropout, check_width, model_width, rescale_factor, structural_layers
-from .mlp import TruncatableMLP, dense_batch_norm, dense_linear
+from .io import atomic_write
+from .layers.dropout import (
+    StructuralDropout,
+    check_width,
+    model_width,
+    rescale_factor,
+    structural_layers,
+)
+from .layers.mlp import dense_batch_norm, dense_linear
+from .truncatable import Truncatable
 
 # Modules that act on each feature on its own: a cut may pass through them unchanged.
 ELEMENTWISE = (
@@ -91,7 +99,8 @@ def export(model: nn.Module, width: int | None = None) -> nn.Module:
     left = [name for name, m in dense.named_modules() if isinstance(m, StructuralDropout)]
     if left:
         raise ValueError(
-            f"cannot export the StructuralDropout layers at {left}: export handles TruncatableMLP "
+            f"cannot export the StructuralDropout layers at {left}: export handles Truncatable "
+            "parts "
             "and nn.Sequential blocks where the layer sits between two nn.Linear / nn.Conv1d "
             "layers (with only BatchNorm1d and element-wise modules between)"
         )
@@ -121,7 +130,7 @@ def _copy_without_transients(model: nn.Module) -> nn.Module:
 def _replace_truncatable(module: nn.Module, width: int | None) -> nn.Module:
     """``module`` with every truncatable part replaced by its dense export (in place, except that
     ``module`` itself may be replaced: the returned module is the one to use)."""
-    if isinstance(module, TruncatableMLP):
+    if isinstance(module, Truncatable):
         return module.export(width)
     for name, child in module.named_children():
         setattr(module, name, _replace_truncatable(child, width))

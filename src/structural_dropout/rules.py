@@ -1,4 +1,8 @@
-"""Several widths per training step: the "sandwich rule" of universally slimmable networks.
+"""Multi-width training rules: which widths a training step trains, and its loss.
+
+The paper's rule is one random cut per step, drawn by the layers themselves (no rule: the task's
+loss at whatever cut the step drew). ``Sandwich`` is the "sandwich rule" of universally
+slimmable networks: several widths per step, their losses averaged (``sandwich_loss``).
 
 With one random cut per step (the paper), the full width is trained on few steps. Training it on
 every step, beside one or more random cuts, trains it as often as a plain model while every prefix
@@ -11,11 +15,26 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor, nn
 
-from .layer import cuts_per_copy, fixed_cut, structural_layers
+from .layers.dropout import cuts_per_copy, fixed_cut, structural_layers
+from .truncatable import truncatable_parts
+
+
+class DistillingTask(Protocol):
+    """What a task provides so that a rule can distil or batch widths: a prediction, the loss of
+    a prediction against the batch's targets, and the loss against a teacher's prediction."""
+
+    def loss(self, model: nn.Module, batch: Any) -> Tensor: ...
+
+    def predict(self, model: nn.Module, batch: Any) -> Tensor: ...
+
+    def criterion(self, prediction: Tensor, batch: Any) -> Tensor: ...
+
+    def distill_loss(self, prediction: Tensor, teacher: Tensor) -> Tensor: ...
 
 
 @dataclass(frozen=True)
@@ -69,7 +88,7 @@ class Sandwich:
         return int(self.full) + int(self.smallest) + self.random
 
 
-def sandwich_loss(model: nn.Module, task, batch, rule: Sandwich) -> Tensor:
+def sandwich_loss(model: nn.Module, task: DistillingTask, batch, rule: Sandwich) -> Tensor:
     """The mean loss of ``task`` on ``batch`` over the widths ``rule`` names.
 
     With ``rule.distill`` the task must have ``predict(model, batch)``,
@@ -124,14 +143,13 @@ def sandwich_loss(model: nn.Module, task, batch, rule: Sandwich) -> Tensor:
 
 @contextmanager
 def trunk_gradient(model: nn.Module, scale: float, copies: int = 1) -> Iterator[None]:
-    """Within: the gradient flowing back out of every ``TruncatableMLP``'s input, into the layers
+    """Within: the gradient flowing back out of every truncatable part's input, into the layers
     that computed it, is multiplied by ``scale`` (the forward pass is unchanged). With ``copies``,
     the input is a batch stacked that many times and the first copy (the full width's) is spared.
     """
     if scale == 1:
         yield
         return
-    from .mlp import truncatable_mlps  # mlp.py imports this module
 
     def scaled(x: Tensor) -> Tensor:
         return x * scale + x.detach() * (1 - scale)
@@ -145,8 +163,12 @@ def trunk_gradient(model: nn.Module, scale: float, copies: int = 1) -> Iterator[
             x = torch.cat([full, scaled(narrower)])
         return (x, *rest)
 
-    mlps = truncatable_mlps(model, "scale the gradient into")
-    handles = [mlp.register_forward_pre_hook(hook) for mlp in mlps]
+    parts = truncatable_parts(model)
+    if not parts:
+        raise ValueError(
+            f"{type(model).__name__} has no truncatable part to scale the gradient into"
+        )
+    handles = [part.register_forward_pre_hook(hook) for part in parts]
     try:
         yield
     finally:

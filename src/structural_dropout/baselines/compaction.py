@@ -22,7 +22,8 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import RelaxedBernoulli
 
-from .mlp import PLAIN, TruncatableMLP, replace_mlps, truncatable_mlps
+from ..layers.mlp import TruncatableMLP, replace_mlps, truncatable_mlps
+from ..spec import PLAIN
 
 
 class RetentionGate(nn.Module):

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
-CUT_DISTRIBUTIONS = ("uniform", "log_uniform", "geometric")
+from ..spec import CUT_KNOBS, CutSettings, check_positive_int
 
 
 def check_width(width: int, layer_width: int, name: str = "width") -> int:
@@ -68,23 +68,9 @@ class StructuralDropout(nn.Module):
 
     Args:
         width: number of features of the layer this follows.
-        p: probability that a training step truncates at all.
-        lower_bound, step: a truncating step draws ``c`` from the grid
-            ``lower_bound, lower_bound + step, ..., width`` (``width`` always included).
-        distribution: how ``c`` is drawn from the grid: ``"uniform"`` (the paper) or
-            ``"log_uniform"`` (probability proportional to ``1 / c``: each doubling of the width
-            is equally likely, so small widths, which need it most, train more often), or
-            ``"geometric"`` (the i-th cut of the grid with probability proportional to
-            ``(1 - geometric_p) ** i``, as Nested Dropout draws its cut).
-        geometric_p: the geometric distribution's parameter (mean cut about ``step / p``).
-        smallest_p: a truncating step draws the smallest cut (``lower_bound``) with this
-            probability, and otherwise from ``distribution`` (extra training for the narrowest
-            width, inside the same pass).
-        per_sample: each sample (each row of the leading dimensions) draws its own cut in
-            training and is masked, instead of one cut per step (Nested Dropout); the layer then
-            computes every unit, so training is not cheaper.
-        rescale: multiply the kept features by ``width / c`` (the paper's setting), in training
-            and at a fixed eval width alike, so a width means the same function in both.
+        settings: how the cut is drawn in training (``CutSettings``; its fields can also be
+            given as keywords, e.g. ``StructuralDropout(256, p=0.5, lower_bound=8)``). Each knob
+            is readable on the layer (``layer.p``, ``layer.lower_bound``, ...).
         dim: the feature dimension.
         mode: ``"mask"`` keeps the tensor shape (drop-in anywhere); ``"slice"`` returns only the
             kept features, for a next layer that accepts fewer inputs (``SlicedLinear``).
@@ -93,39 +79,27 @@ class StructuralDropout(nn.Module):
     def __init__(
         self,
         width: int,
-        p: float = 1.0,
-        lower_bound: int = 1,
-        step: int = 1,
-        rescale: bool = True,
+        settings: CutSettings | None = None,
+        *,
         dim: int = -1,
         mode: str = "mask",
-        distribution: str = "uniform",
-        geometric_p: float = 0.05,
-        per_sample: bool = False,
-        smallest_p: float = 0.0,
+        **knobs,
     ):
         super().__init__()
-        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-            raise ValueError(f"width must be a positive int, got {width!r}")
-        check_probability(p)
-        check_width(lower_bound, width, "lower_bound")
-        if isinstance(step, bool) or not isinstance(step, int) or step < 1:
-            raise ValueError(f"step must be an int >= 1, got {step!r}")
+        check_positive_int(width, "width", " (the number of features)")
+        if settings is not None and knobs:
+            raise ValueError("give either settings or knobs as keywords, not both")
+        self.settings = settings if settings is not None else CutSettings(**knobs)
+        if self.settings.lower_bound > width:
+            raise ValueError(
+                f"lower_bound={self.settings.lower_bound} is above the layer width {width}"
+            )
         if mode not in ("mask", "slice"):
             raise ValueError(f"mode must be 'mask' or 'slice', got {mode!r}")
-        if distribution not in CUT_DISTRIBUTIONS:
-            raise ValueError(
-                f"distribution must be one of {CUT_DISTRIBUTIONS}, got {distribution!r}"
-            )
-        if not 0.0 < geometric_p <= 1.0:
-            raise ValueError(f"geometric_p must be in (0, 1], got {geometric_p!r}")
-        self.distribution, self.geometric_p, self.per_sample = distribution, geometric_p, per_sample
-        self.smallest_p = check_probability(smallest_p)
-        self.width, self.p, self.lower_bound, self.step = width, float(p), lower_bound, step
+        self.width, self.dim, self.mode = width, dim, mode
         # The grid and its probabilities are fixed: built once, not at every training step.
         self._grid = torch.tensor(self.grid())
         self._weights = self._cut_weights()
-        self.rescale, self.dim, self.mode = rescale, dim, mode
         self.eval_width: int | None = None  # None: full width
         self.cut: int | None = None  # set by `share_cuts` for the current step; else drawn here
         self.pinned = False  # True inside `fixed_cut`: `share_cuts` leaves `cut` alone
@@ -213,19 +187,15 @@ class StructuralDropout(nn.Module):
         return drop(x, cut, self.width, self.rescale, self.dim)
 
     def extra_repr(self) -> str:
-        return (
-            f"width={self.width}, p={self.p}, lower_bound={self.lower_bound}, step={self.step}, "
-            f"distribution={self.distribution}, smallest_p={self.smallest_p}, "
-            f"per_sample={self.per_sample}, "
-            f"rescale={self.rescale}, "
-            f"eval_width={self.eval_width}"
-        )
+        knobs = ", ".join(f"{name}={getattr(self.settings, name)}" for name in CUT_KNOBS)
+        return f"width={self.width}, {knobs}, mode={self.mode}, eval_width={self.eval_width}"
 
 
-def check_probability(p: float) -> float:
-    if isinstance(p, bool) or not isinstance(p, int | float) or not 0.0 <= p <= 1.0:
-        raise ValueError(f"p must be a probability in [0, 1], got {p!r}")
-    return float(p)
+# Every knob of the settings reads as an attribute of the layer (``layer.p``), never a copy.
+for _name in CUT_KNOBS:
+    setattr(
+        StructuralDropout, _name, property(lambda self, name=_name: getattr(self.settings, name))
+    )
 
 
 def structural_layers(model: nn.Module) -> list[StructuralDropout]:
@@ -256,18 +226,19 @@ def model_width(model: nn.Module) -> int:
 
 
 def draw_shared_cut(layers: list[StructuralDropout], generator=None) -> int:
-    """One cut for all ``layers``, drawn on the grid of the widest of them."""
-    settings = {
-        (layer.p, layer.lower_bound, layer.step, layer.distribution, layer.smallest_p)
-        for layer in layers
-    }
-    if len(settings) > 1:
+    """One cut for all ``layers``, drawn on the grid of the widest of them; every layer must
+    draw like it (all ``CutSettings`` knobs but ``rescale`` equal), else the draw would silently
+    follow the widest layer's settings."""
+    widest = max(layers, key=lambda layer: layer.width)
+    differing = [
+        layer.settings for layer in layers if not layer.settings.draws_like(widest.settings)
+    ]
+    if differing:
         raise ValueError(
-            "a shared cut needs the same p, lower_bound, step, distribution and smallest_p in "
-            "every layer, "
-            f"got {settings}"
+            "a shared cut needs the same cut settings (all but rescale) in every layer; "
+            f"{widest.settings} differs from {differing[0]}"
         )
-    return max(layers, key=lambda layer: layer.width).draw_cut(generator)
+    return widest.draw_cut(generator)
 
 
 def share_cuts(model: nn.Module) -> RemovableHandle:

@@ -11,7 +11,7 @@ matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .checkpoint import atomic_write  # noqa: E402
+from ...io import atomic_write  # noqa: E402
 
 FIGURES = ("metric_vs_width", "params_vs_width", "metric_vs_params")
 

@@ -20,8 +20,8 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from .export import export
-from .mlp import SlicedLinear, truncatable_mlps
+from ..export import export
+from ..layers.mlp import SlicedLinear, truncatable_mlps
 
 
 def _pruned_layers(model: nn.Module) -> list[SlicedLinear]:

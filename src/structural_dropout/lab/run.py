@@ -1,35 +1,37 @@
 """From a composed Hydra config to a trained checkpoint, a sweep CSV, figures and run.json.
 
-The scripts in ``scripts/`` are thin wrappers around these two functions; tests call them with
-configs composed from the real YAML files.
+The scripts in ``scripts/`` are thin wrappers around these functions; tests call them with
+configs composed from the real YAML files. Every run is built by ``build.build_run`` (training)
+or ``build.rebuild`` (from a checkpoint), once.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import time
 from contextlib import nullcontext
 from pathlib import Path
 
-import pandas as pd
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from tqdm.contrib.logging import logging_redirect_tqdm
 
-from .batchnorm import recalibrated_norms
-from .checkpoint import atomic_write, load_checkpoint, write_json
-from .export import export, load_export, save_export
-from .layer import set_width
-from .mlp import truncatable_mlps
-from .params import count_params
-from .plots import sweep_figures
-from .reorder import sort_units
-from .runtime import provenance, resolve_device, seed_everything, set_threads
-from .sweep import sweep
-from .training import TrainerSettings, train
+from ..batchnorm import recalibrated_norms
+from ..export import export, load_export, save_export
+from ..io import atomic_write
+from ..layers.dropout import set_width
+from .build import Run, build_run, rebuild
+from .checkpoint import load_checkpoint, write_json
+from .provenance import provenance, resolve_device, seed_everything, set_threads
+from .reports.plots import sweep_figures
+from .sweep import sweep, write_table
+from .training import train
+
+log = logging.getLogger(__name__)
 
 
 def job_threads(config: DictConfig) -> int | None:
@@ -50,42 +52,6 @@ def job_threads(config: DictConfig) -> int | None:
     return None
 
 
-def method_hooks(config: DictConfig):
-    """The training hooks of the run's method (``method.training``: e.g. ``DropoutCompaction``,
-    ``DropPruning``), or None. Hooks may define ``prepare(model)`` (before training and before
-    a checkpoint loads), ``penalty(model)`` (added to each step's loss), ``after_step(model,
-    step, total)``, ``finalize(model) -> model`` (after training) and ``count_params(model,
-    width)`` (how the sweep counts parameters)."""
-    method = config.get("method") or {}
-    return instantiate(method["training"]) if method.get("training") else None
-
-
-def _build(config: DictConfig, device: torch.device):
-    task = instantiate(config.task)
-    task.setup(device)
-    model = instantiate(config.model)
-    hooks = method_hooks(config)
-    if hasattr(hooks, "prepare"):
-        hooks.prepare(model)
-    return task, model.to(device)
-
-
-def _after_training(config: DictConfig, model: torch.nn.Module) -> torch.nn.Module:
-    """What a method does to the trained model before any sweep; returns the model to sweep.
-    ``method.sort_units``: order the hidden units of every truncatable MLP by importance (the
-    `sorted` baseline); the method's hooks' ``finalize`` (e.g. compaction, pruning)."""
-    method = config.get("method") or {}
-    if method.get("sort_units"):
-        for mlp in truncatable_mlps(model, f"sort (method {method.name})"):
-            sort_units(mlp)
-    hooks = method_hooks(config)
-    return hooks.finalize(model) if hasattr(hooks, "finalize") else model
-
-
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    atomic_write(path, lambda tmp: pd.DataFrame(rows).to_csv(tmp, index=False))
-
-
 def _publish(out_dir: Path, results_dir: str | None, files: list[Path]) -> None:
     """Copy the run's tables, run.json and figures into ``results_dir`` (the reproduce targets)."""
     if not results_dir:
@@ -96,35 +62,32 @@ def _publish(out_dir: Path, results_dir: str | None, files: list[Path]) -> None:
         atomic_write(target / path.name, lambda tmp, src=path: shutil.copyfile(src, tmp))
 
 
-def _sweep_and_report(config, model, task, out_dir: Path, info: dict) -> dict:
+def _sweep_and_report(run: Run, sweep_config: DictConfig, out_dir: Path, info: dict) -> dict:
     """Sweep, then write the tables (``sweep.csv``, and any the task adds), figures and run.json.
 
     A task with its own ``sweep`` (LIIF: datasets x scales x widths) returns its tables by file
     name and draws its own figures; the others go through the generic width sweep.
     """
+    config, model, task = run.config, run.model, run.task
     start = time.perf_counter()
-    count = getattr(method_hooks(config), "count_params", count_params)
     if hasattr(task, "sweep"):
-        tables = task.sweep(model, config.sweep, progress=config.progress, count=count)
+        tables = task.sweep(model, sweep_config, progress=config.progress, count=run.count)
     else:
         tables = {
             "sweep.csv": sweep(
                 model,
                 task,
-                config.sweep.widths,
-                config.sweep.step,
-                config.sweep.split,
+                sweep_config.widths,
+                sweep_config.step,
+                sweep_config.split,
                 progress=config.progress,
-                recalibrate_bn=config.sweep.recalibrate_bn,
-                start=config.sweep.start,
-                count=count,
+                recalibrate_bn=sweep_config.recalibrate_bn,
+                start=sweep_config.start,
+                count=run.count,
             )
         }
     info["sweep_seconds"] = round(time.perf_counter() - start, 2)
-    files = []
-    for name, rows in tables.items():
-        _write_csv(out_dir / name, rows)
-        files.append(out_dir / name)
+    files = [write_table(out_dir / name, rows) for name, rows in tables.items()]
     if hasattr(task, "figures"):
         files += task.figures(out_dir, model)
     else:
@@ -133,6 +96,13 @@ def _sweep_and_report(config, model, task, out_dir: Path, info: dict) -> dict:
     widest = max(row["width"] for row in rows)
     full = [row for row in rows if row["width"] == widest]
     info["full_width"] = full[0] if len(full) == 1 else full
+    log.info(
+        "swept %d rows in %.1f s; full width: %s -> %s",
+        len(rows),
+        info["sweep_seconds"],
+        info["full_width"],
+        out_dir / "sweep.csv",
+    )
     write_json(out_dir / "run.json", info)
     _publish(out_dir, config.get("results_dir"), files)
     return info
@@ -164,71 +134,57 @@ def train_and_sweep(config: DictConfig, out_dir: str | Path) -> dict:
     device = resolve_device(config.device)
     resolved = OmegaConf.to_container(config, resolve=True)
     info = {"config": resolved, "seed": config.seed, **provenance(device)}  # before any work
-    task, model = _build(config, device)
-    optimizer = instantiate(config.optimizer)(model.parameters())
-    scheduler = instantiate(config.scheduler)(optimizer) if config.scheduler else None
-
+    run = build_run(config, device)
     checkpoint = out_dir / "checkpoint.pt"
     resume = _resume_state(config, checkpoint, resolved)
     if resume is not None:
         info["resumed_from_epoch"] = resume["epoch"]
+    log.info("run directory %s (threads %s)", out_dir, info["hardware"]["torch_threads"])
     start = time.perf_counter()
-    history = train(
-        model,
-        task,
-        optimizer,
-        scheduler,
-        TrainerSettings(
-            **config.trainer,
-            sandwich=instantiate(config.dropout).sandwich,
-            hooks=method_hooks(config),
-        ),
-        checkpoint_path=checkpoint,
-        config=resolved,
-        resume=resume,
-        progress=config.progress,
-    )
+    with logging_redirect_tqdm():
+        history = train(
+            run.model,
+            run.task,
+            run.optimizer,
+            run.scheduler,
+            run.settings,
+            checkpoint_path=checkpoint,
+            config=resolved,
+            resume=resume,
+            progress=config.progress,
+        )
     info["train_seconds"] = round(time.perf_counter() - start, 2)
     info["history"] = history
-    model = _after_training(config, model)
-    _write_csv(out_dir / "history.csv", history)
+    run.finish_training()
+    write_table(out_dir / "history.csv", history)
     if not config.sweep.enabled:
         write_json(out_dir / "run.json", info)
         return info
-    return _sweep_and_report(config, model, task, out_dir, info)
-
-
-def load_trained(checkpoint: str | Path, device: torch.device):
-    """A checkpoint's state, training config, task (set up) and model, as the run left it
-    after training (a method's post-training step, e.g. sorting, applied)."""
-    state = load_checkpoint(checkpoint, map_location=device)
-    trained = OmegaConf.create(state["config"])
-    task, model = _build(trained, device)
-    model.load_state_dict(state["model"])
-    return state, trained, task, _after_training(trained, model)
+    return _sweep_and_report(run, config.sweep, out_dir, info)
 
 
 def sweep_checkpoint(checkpoint: str | Path, config: DictConfig, out_dir: str | Path) -> dict:
-    """Sweep a saved model: the model and task are rebuilt from the config inside the checkpoint.
-
-    ``config`` supplies only how to run the sweep (device, threads, sweep settings, results_dir).
-    """
+    """Sweep a saved model: model, task and method hooks are rebuilt from the config inside the
+    checkpoint (``build.rebuild``). ``config`` supplies only how to run the sweep (device,
+    threads, sweep settings, results_dir); sweep settings left null follow the training run's."""
     set_threads(job_threads(config))
     device = resolve_device(config.device)
-    state, trained, task, model = load_trained(checkpoint, device)
-    # Settings left null follow the training run's sweep, so a checkpoint sweeps as it was swept.
     given = {key: value for key, value in config.sweep.items() if value is not None}
-    config = OmegaConf.merge(config, {"sweep": OmegaConf.merge(trained.sweep, given)})
+    state, run = rebuild(checkpoint, device, {"sweep": given})
+    run.config = OmegaConf.merge(
+        run.config, {"progress": config.progress, "results_dir": config.get("results_dir")}
+    )
     info = {
         "config": state["config"],
-        "seed": trained.seed,
+        "seed": run.config.seed,
         "checkpoint": str(checkpoint),
-        "sweep_config": OmegaConf.to_container(config.sweep, resolve=True),
+        "sweep_config": OmegaConf.to_container(run.config.sweep, resolve=True),
         **provenance(device),
         "epoch": state.get("epoch"),
         "history": state.get("history"),
     }
-    return _sweep_and_report(config, model, task, Path(out_dir), info)
+    with logging_redirect_tqdm():
+        return _sweep_and_report(run, run.config.sweep, Path(out_dir), info)
 
 
 def export_checkpoint(
@@ -242,11 +198,12 @@ def export_checkpoint(
     re-estimated at ``width``, as its sweep measured it.
     """
     device = resolve_device(device)
-    state, trained, task, model = load_trained(checkpoint, device)
+    _, run = rebuild(checkpoint, device)
+    model, task = run.model, run.task
     model.eval()
     set_width(model, width)
     inputs = task.example_inputs()
-    recalibrate = bool(trained.sweep.get("recalibrate_bn"))
+    recalibrate = bool(run.config.sweep.get("recalibrate_bn"))
     calibration = task.prepare_eval(model, "calibration") if recalibrate else None
     with (
         (
@@ -273,7 +230,7 @@ def export_checkpoint(
         "recalibrated_bn": recalibrate,
         "max_abs_diff": dict(zip(["exported", "reloaded", "program"], differences, strict=True)),
         "files": {name: {"path": str(p), "bytes": p.stat().st_size} for name, p in paths.items()},
-        "seed": trained.seed,
+        "seed": run.config.seed,
         **provenance(device),
     }
     write_json(Path(out_dir) / "export.json", summary)

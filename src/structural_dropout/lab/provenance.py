@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 # The repository's Hydra configs, for benchmarks and tools that compose them outside @hydra.main.
-REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+REPO_CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 
 
 def resolve_device(name: str) -> torch.device:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from .layer import set_width
-from .mlp import TruncatableLinear
-from .task import Task
+from ...layers.dropout import set_width
+from ...layers.mlp import TruncatableLinear
+from ..logs import progress_bar
+from ..task import Task
 
 
 @torch.inference_mode()
@@ -30,8 +30,8 @@ def unit_ablation(
     if not layers:
         raise ValueError(f"{type(model).__name__} has no truncatable hidden layer")
     rows = []
-    bar = tqdm(
-        total=sum(m.linear.out_features for _, m in layers), desc="ablation", disable=not progress
+    bar = progress_bar(
+        total=sum(m.linear.out_features for _, m in layers), desc="ablation", enabled=progress
     )
     for name, layer in layers:
         for unit in range(layer.linear.out_features):

@@ -1,29 +1,16 @@
-"""Self-describing checkpoints, written atomically."""
+"""Self-describing checkpoints and JSON records, written atomically."""
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename over ``path``: readers never see a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The extension stays last (".x.pt.tmp1234.pt"): some writers check it.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+from ..io import atomic_write
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -36,10 +23,18 @@ def save_checkpoint(path: Path, **state: Any) -> None:
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:
+    """A checkpoint written by ``save_checkpoint``; a missing, truncated or foreign file is an
+    error that names it."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    state = torch.load(path, map_location=map_location, weights_only=False)
-    if "config" not in state or "model" not in state:
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=False)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ValueError(
+            f"{path} is not a readable checkpoint (truncated or corrupt?): {reason}"
+        ) from error
+    if not isinstance(state, dict) or "config" not in state or "model" not in state:
         raise ValueError(f"{path} is not a structural-dropout checkpoint (no config or model)")
     return state

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .mlp import TruncatableMLP
+from ..layers.mlp import TruncatableMLP
 
 
 def connection_importance(incoming: Tensor, outgoing: Tensor) -> Tensor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import time
@@ -12,13 +13,15 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
+from ..layers.dropout import set_width
+from ..rules import Sandwich, sandwich_loss
 from .checkpoint import save_checkpoint
-from .layer import set_width
-from .sandwich import Sandwich, sandwich_loss
+from .logs import progress_bar
 from .sweep import evaluate_at_width
 from .task import Task
+
+log = logging.getLogger(__name__)
 
 
 @torch.no_grad()
@@ -60,9 +63,12 @@ class TrainerSettings:
     a tiny cut multiplies features by up to ``width``, and without a cap its rare huge gradients
     can derail training (PointNet's T-Nets). ``recalibrate_bn``: validate with BatchNorm
     statistics re-estimated per width, as the sweep does with ``sweep.recalibrate_bn``.
-    ``sandwich``: train several widths per step (from ``dropout.sandwich``; see ``Sandwich``).
-    ``hooks``: a method's training hooks (``pipeline.method_hooks``): ``penalty(model)`` is added
-    to each step's loss, ``after_step(model, step, total)`` runs after each optimizer step.
+    ``rule``: the multi-width training rule (``trainer.rule``, e.g. ``rule=sandwich``; None:
+    one random cut per step, drawn by the layers, as in the paper). ``hooks``: a method's training
+    hooks (``build.MethodHooks``): ``penalty(model)`` is added to each step's loss,
+    ``after_step(model, step, total)`` runs after each optimizer step. ``divergence_factor``:
+    stop with an error when the mean loss of the steps since the last check (every 50 steps and
+    at each epoch's end) exceeds this many times the first step's loss (None: never).
     """
 
     epochs: int
@@ -73,7 +79,8 @@ class TrainerSettings:
     precision: str = "fp32"
     grad_clip: float | None = None
     recalibrate_bn: bool = False
-    sandwich: Sandwich | None = None
+    divergence_factor: float | None = 1000.0
+    rule: Sandwich | None = None
     hooks: object | None = None
 
     def __post_init__(self):
@@ -84,6 +91,10 @@ class TrainerSettings:
             )
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
+        if self.divergence_factor is not None and not self.divergence_factor > 1:
+            raise ValueError(
+                f"trainer.divergence_factor must be > 1 or null, got {self.divergence_factor!r}"
+            )
 
 
 def rng_state() -> dict:
@@ -105,6 +116,50 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+class Divergence:
+    """Watches the training loss: non-finite, or far above where it started, is an error."""
+
+    START_STEPS, CHECK_EVERY = 1, 50
+
+    def __init__(self, factor: float | None, checkpoint: Path):
+        self.factor, self.checkpoint = factor, checkpoint
+        self.start: list[float] = []
+        self.window: list[float] = []
+
+    def _fail(self, what: str, where: str) -> None:
+        last = (
+            f"the last good checkpoint is {self.checkpoint}"
+            if self.checkpoint.is_file()
+            else "no checkpoint was written yet"
+        )
+        raise FloatingPointError(f"training diverged: {what} at {where}; {last}")
+
+    def observe(self, loss: float, where: str) -> None:
+        if not math.isfinite(loss):
+            self._fail(f"non-finite loss {loss}", where)
+        if len(self.start) < self.START_STEPS:
+            self.start.append(loss)
+            return
+        self.window.append(loss)
+        if len(self.window) >= self.CHECK_EVERY:
+            self.check(where)
+
+    def check(self, where: str) -> None:
+        """Compare the steps seen since the last check with the start (then forget them)."""
+        if self.factor is None or not self.window or not self.start:
+            self.window.clear()
+            return
+        start = sum(self.start) / len(self.start)
+        recent = sum(self.window) / len(self.window)
+        self.window.clear()
+        if recent > self.factor * max(start, 1e-8):
+            self._fail(
+                f"mean loss {recent:.4g} over the last steps is above {self.factor:g} x the "
+                f"first step's {start:.4g} (trainer.divergence_factor)",
+                where,
+            )
+
+
 def train(
     model: nn.Module,
     task: Task,
@@ -121,8 +176,9 @@ def train(
 
     Checkpoints hold the weights, optimizer, scheduler and random-number states, so ``resume``
     (a loaded checkpoint) continues exactly where it was written: the result is the same as a
-    run that was never interrupted. The scheduler is stepped once per epoch. A non-finite loss
-    stops training with an error; the last checkpoint written before it stays valid.
+    run that was never interrupted. The scheduler is stepped once per epoch. A non-finite or
+    diverging loss (``settings.divergence_factor``) stops training with an error; the last
+    checkpoint written before it stays valid. Each validation is logged (``logging``).
     """
     device_type = next(model.parameters()).device.type
     history: list[dict] = []
@@ -135,11 +191,18 @@ def train(
         set_rng_state(resume["rng"])
         history, first_epoch = list(resume["history"]), resume["epoch"] + 1
     steps_per_epoch = task.steps_per_epoch
-    bar = tqdm(
+    bar = progress_bar(
         total=settings.epochs * steps_per_epoch,
         initial=(first_epoch - 1) * steps_per_epoch,
         desc="train",
-        disable=not progress,
+        enabled=progress,
+    )
+    divergence = Divergence(settings.divergence_factor, checkpoint_path)
+    log.info(
+        "training %d epochs of %d steps from epoch %d",
+        settings.epochs,
+        steps_per_epoch,
+        first_epoch,
     )
     start = time.perf_counter()
     for epoch in range(first_epoch, settings.epochs + 1):
@@ -147,18 +210,14 @@ def train(
         loss_sum, steps = 0.0, 0
         for batch in task.train_batches():
             with torch.autocast(device_type, torch.bfloat16, enabled=settings.precision == "bf16"):
-                if settings.sandwich is None:
+                if settings.rule is None:
                     loss = task.loss(model, batch)
                 else:
-                    loss = sandwich_loss(model, task, batch, settings.sandwich)
+                    loss = sandwich_loss(model, task, batch, settings.rule)
                 if hasattr(settings.hooks, "penalty"):
                     loss = loss + settings.hooks.penalty(model)
             value = loss.item()
-            if not math.isfinite(value):
-                raise FloatingPointError(
-                    f"non-finite loss {value} at epoch {epoch}, step {steps + 1}; "
-                    f"the last good checkpoint (if any) is {checkpoint_path}"
-                )
+            divergence.observe(value, f"epoch {epoch}, step {steps + 1}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if settings.grad_clip is not None:
@@ -171,6 +230,7 @@ def train(
             bar.update()
             if steps % 50 == 0:
                 bar.set_postfix(epoch=epoch, loss=f"{loss_sum / steps:.4f}")
+        divergence.check(f"the end of epoch {epoch}")
         lr = optimizer.param_groups[0]["lr"]
         if scheduler is not None:
             scheduler.step()
@@ -182,7 +242,15 @@ def train(
             )
             record["seconds"] = time.perf_counter() - start
             history.append(record)
-            bar.write(" ".join(f"{k}={_fmt(v)}" for k, v in record.items()))
+            log.info(" ".join(f"{k}={_fmt(v)}" for k, v in record.items()))
+        else:
+            log.info(
+                "epoch=%d train_loss=%s lr=%s seconds=%.1f",
+                epoch,
+                _fmt(loss_sum / max(steps, 1)),
+                _fmt(lr),
+                time.perf_counter() - start,
+            )
         if epoch % settings.checkpoint_every == 0 or last:
             save_checkpoint(
                 checkpoint_path,

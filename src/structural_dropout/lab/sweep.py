@@ -1,16 +1,20 @@
-"""The width sweep: one trained model, evaluated at every prefix width."""
+"""The width sweep: one trained model, evaluated at every prefix width; and the one writer and
+reader of its table (``sweep.csv``: ``width, params, <metric>``, or LIIF's per-dataset form)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
+import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from .batchnorm import recalibrated_norms
-from .layer import model_width, set_width
-from .params import count_params
+from ..batchnorm import recalibrated_norms
+from ..io import atomic_write
+from ..layers.dropout import model_width, set_width
+from ..params import count_params
+from .logs import progress_bar
 from .task import Task
 
 
@@ -71,9 +75,24 @@ def sweep(
     calibration = task.prepare_eval(model, "calibration") if recalibrate_bn else None
     rows = []
     try:
-        for width in tqdm(widths, desc="sweep", disable=not progress):
+        for width in progress_bar(widths, desc="sweep", enabled=progress):
             metric = evaluate_at_width(model, task, width, prepared, calibration)
             rows.append({"width": width, "params": count(model, width), task.metric: metric})
     finally:
         set_width(model, None)
     return rows
+
+
+def write_table(path: str | Path, rows: list[dict]) -> Path:
+    """Write a sweep's rows (or any table of the run) as CSV, atomically."""
+    path = Path(path)
+    atomic_write(path, lambda tmp: pd.DataFrame(rows).to_csv(tmp, index=False))
+    return path
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A table ``write_table`` wrote; a missing file is an error naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no sweep table at {path}")
+    return pd.read_csv(path)

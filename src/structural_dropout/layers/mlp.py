@@ -3,79 +3,14 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .layer import (
-    StructuralDropout,
-    check_probability,
-    rescale_factor,
-    share_cuts,
-)
-from .sandwich import Sandwich
-
-
-@dataclass(frozen=True)
-class DropoutSpec:
-    """How a model's hidden layers are dropped; ``p=0, rescale=False`` is a plain model.
-
-    ``shared_cut``: one cut per step for all layers (True) or one per layer (False).
-    ``standard_p``: rate of ordinary element-wise dropout added after each hidden layer.
-    ``distribution``, ``geometric_p``, ``smallest_p``, ``per_sample``: how cuts are drawn
-    (``StructuralDropout``).
-    ``sandwich``: train several widths per step (a ``Sandwich`` or its fields; None: one random
-    cut per step, the paper's rule). The training loop reads it; the layers do not.
-    ``width_cap``: build every hidden layer at most this wide (a dense model of that width, as
-    ``export`` would give, but trained from scratch: the `independent` baseline).
-    """
-
-    p: float = 1.0
-    lower_bound: int = 1
-    step: int = 1
-    rescale: bool = True
-    shared_cut: bool = True
-    standard_p: float = 0.0
-    distribution: str = "uniform"
-    geometric_p: float = 0.05
-    smallest_p: float = 0.0
-    per_sample: bool = False
-    sandwich: Sandwich | Mapping | None = None
-    width_cap: int | None = None
-
-    def __post_init__(self):
-        check_probability(self.p)
-        check_probability(self.standard_p)
-        # The remaining checks need a width; build one layer of the smallest legal width.
-        self.layer(max(self.lower_bound, 1))
-        if self.width_cap is not None and (
-            isinstance(self.width_cap, bool)
-            or not isinstance(self.width_cap, int)
-            or self.width_cap < 1
-        ):
-            raise ValueError(f"width_cap must be an int >= 1 or None, got {self.width_cap!r}")
-        if self.sandwich is not None and not isinstance(self.sandwich, Sandwich):
-            object.__setattr__(self, "sandwich", Sandwich(**self.sandwich))
-
-    def layer(self, width: int) -> StructuralDropout:
-        return StructuralDropout(
-            width,
-            self.p,
-            self.lower_bound,
-            self.step,
-            self.rescale,
-            mode="slice",
-            distribution=self.distribution,
-            geometric_p=self.geometric_p,
-            smallest_p=self.smallest_p,
-            per_sample=self.per_sample,
-        )
-
-
-PLAIN = DropoutSpec(p=0.0, rescale=False)
+from ..spec import PLAIN, DropoutSpec
+from .dropout import StructuralDropout, rescale_factor, share_cuts
 
 
 class SlicedLinear(nn.Linear):
@@ -130,7 +65,11 @@ class TruncatableLinear(nn.Module):
         self.activation = activation()
         standard_p = 0.0 if dropout is None else dropout.standard_p
         self.standard = nn.Dropout(standard_p) if standard_p > 0 else None
-        self.dropout = None if dropout is None else dropout.layer(out_features)
+        self.dropout = (
+            None
+            if dropout is None
+            else StructuralDropout(out_features, dropout.cut_settings(), mode="slice")
+        )
         self.gate: nn.Module | None = None  # a learned per-unit dropout (Dropout Compaction)
 
     def kept(self, width: int | None = None) -> int:
@@ -218,6 +157,13 @@ class TruncatableMLP(nn.Module):
         for block in self.blocks[1:]:
             x = block(x)
         return self.head(x)
+
+    # The `Truncatable` protocol (structural_dropout.truncatable): counting, export and
+    # BatchNorm recalibration reach the MLP only through these three methods.
+
+    def width_dependent_norms(self) -> list[nn.BatchNorm1d]:
+        """The BatchNorm layers of the hidden layers: their inputs change with the width."""
+        return [block.norm for block in self.blocks if block.norm is not None]
 
     def num_params(self, width: int | None = None) -> int:
         """Parameters of ``export(width)``, counted without building it."""

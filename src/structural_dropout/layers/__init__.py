@@ -1,0 +1,1 @@
+"""Layers only: the structural dropout layer and the truncatable layers built around it."""

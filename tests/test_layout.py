@@ -1,0 +1,118 @@
+"""The library's three rooms and the direction of their imports, read from the source."""
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+PACKAGE = REPO / "src" / "structural_dropout"
+STDLIB = set(sys.stdlib_module_names) | {"__future__"}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every module ``path`` imports (relative imports resolved), at any depth of the file."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                target = ".".join([*base, node.module] if node.module else base)
+            else:
+                target = node.module
+            found.add(target)
+            # `from . import x` / `from .pkg import mod` may name a submodule
+            found |= {f"{target}.{alias.name}" for alias in node.names}
+    return found
+
+
+MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+GRAPH = {
+    name: {m for m in imports_of(path) if m in MODULES and m != name}
+    for name, path in MODULES.items()
+}
+
+
+def room(name: str) -> str:
+    for part in ("baselines", "lab"):
+        if name.startswith(f"structural_dropout.{part}"):
+            return part
+    return "core"
+
+
+@pytest.mark.parametrize("name", [n for n in MODULES if room(n) != "lab"])
+def test_core_and_baselines_import_torch_only(name):
+    outside = {
+        m.split(".")[0] for m in imports_of(MODULES[name]) if not m.startswith("structural_dropout")
+    }
+    assert outside <= STDLIB | {"torch"}, outside - STDLIB
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_imports_point_one_way(name):
+    """core <- baselines <- lab: a room never imports a later one."""
+    order = {"core": 0, "baselines": 1, "lab": 2}
+    later = [m for m in GRAPH[name] if order[room(m)] > order[room(name)]]
+    assert not later, f"{name} imports {later}"
+    assert not any(m.startswith(("experiments", "benchmarks")) for m in imports_of(MODULES[name]))
+
+
+def test_hydra_is_imported_in_the_lab_only():
+    users = {n for n, p in MODULES.items() if any(m.startswith("hydra") for m in imports_of(p))}
+    assert users and all(room(n) == "lab" for n in users), users
+
+
+def test_no_import_cycles():
+    """Every module's imports (within the package, ignoring packages importing their own
+    children) form a graph without cycles."""
+    edges = {n: {m for m in deps if not m.startswith(f"{n}.")} for n, deps in GRAPH.items()}
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in edges[node]:
+            if state.get(nxt) == 1:
+                raise AssertionError(" -> ".join([*path, node, nxt]))
+            if nxt not in state:
+                visit(nxt, [*path, node])
+        state[node] = 2
+
+    for node in edges:
+        if node not in state:
+            visit(node, [])
+
+
+def test_experiments_never_import_each_other():
+    for folder in sorted((REPO / "experiments").iterdir()):
+        if not folder.is_dir() or folder.name.startswith("_"):
+            continue
+        for path in folder.glob("*.py"):
+            tree = ast.parse(path.read_text())
+            named = {
+                alias.name
+                for node in ast.walk(tree)
+                if isinstance(node, ast.Import)
+                for alias in node.names
+            } | {
+                node.module or ""
+                for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom) and not node.level
+            }
+            siblings = {
+                m
+                for m in named
+                if m.startswith("experiments.") and not m.startswith(f"experiments.{folder.name}")
+            }
+            assert not siblings, f"{path} imports {siblings}"
