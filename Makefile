@@ -60,7 +60,7 @@ bench: ## benchmarks behind the speed claims (~4 min) -> results/bench/bench.csv
 	$(PY) scripts/bench.py
 
 sweep-mnist: ## MNIST: 5 seeds x p in {0,0.25,0.5,1}, 2 runs at a time (~25 min) -> results/mnist/seeds.csv
-	$(PY) scripts/train.py grid=mnist_seeds progress=false hydra.sweep.dir=multirun/mnist_seeds
+	$(PY) scripts/train.py grid=mnist_seeds hydra.sweep.dir=multirun/mnist_seeds
 	$(PY) scripts/aggregate.py multirun/mnist_seeds results/mnist/seeds.csv
 
 figures: ## redraw every figure from the committed CSVs in results/

@@ -23,10 +23,13 @@ from structural_dropout.lab.checkpoint import write_json
 from structural_dropout.lab.provenance import provenance, resolve_device, set_threads
 
 
-def isolated(benchmark, args: tuple, num_threads: int | None) -> list[dict]:
+def isolated(benchmark, args: tuple, num_threads: int | None, fresh: bool = True) -> list[dict]:
     """``benchmark(*args)``'s rows, run in a fresh interpreter: what one benchmark leaves behind
     (allocator state, thread pools, warmed caches) must not time the next. The training step
-    measured 0.74 alone and up to 0.91 after the export cases in the same process."""
+    measured 0.74 alone and up to 0.91 after the export cases in the same process.
+    ``fresh=False`` runs it here instead (tests: the tables, not the timings)."""
+    if not fresh:
+        return _rows(benchmark, args, num_threads)
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
         return pool.submit(_rows, benchmark, args, num_threads).result()
@@ -83,7 +86,7 @@ def main(config: DictConfig) -> None:
     out = Path(config.out_dir)
     rows = []
     for benchmark, args in benchmarks:
-        rows += isolated(benchmark, args, config.num_threads)
+        rows += isolated(benchmark, args, config.num_threads, config.isolate)
         print(pd.DataFrame(rows[-1:]).to_string(index=False, header=False), flush=True)
     bench = pd.DataFrame(rows)
     widths = pd.DataFrame(

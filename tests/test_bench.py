@@ -23,6 +23,7 @@ def test_bench_writes_both_tables(tmp_path, fake_mnist):
         f"cache_dir={tmp_path / 'cache'}",
         "rounds=1",
         "min_run_time=0.001",
+        "isolate=false",  # the tables, not the timings: no fresh interpreter per benchmark
         "export_vs_native.widths=[3,256]",
         "export_vs_native.batches=[2]",
         "sweep_cached_vs_naive.naive_widths=2",

@@ -1,13 +1,14 @@
 """The method comparison: every method composes, trains and sweeps; the table adds up."""
 
 import json
+import runpy
 
 import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from conftest import CONFIGS, experiments_in, multirun, run_script
+from conftest import CONFIGS, REPO, experiments_in, multirun
 from structural_dropout import TruncatableMLP, count_params
 from structural_dropout.lab.reports.compare import budget_table
 
@@ -63,7 +64,8 @@ def test_compare_smoke_runs_every_method(tmp_path, fake_mnist):
     )
     independent = multirun(tmp_path / "b", fake_mnist, "method=independent", "method.width=1,65")
     out = tmp_path / "results" / "mnist"
-    run_script("scripts/compare.py", str(out), str(one_run), str(independent))
+    # scripts/compare.py's main, in this process (its imports cost a subprocess ~10 s)
+    runpy.run_path(str(REPO / "scripts" / "compare.py"))["main"](out, [one_run, independent])
 
     table = pd.read_csv(out.with_suffix(".csv"))
     assert list(table.columns) == [

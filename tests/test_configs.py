@@ -121,6 +121,7 @@ def test_smoke_train_and_sweep_writes_results(tmp_path, fake_mnist):
         f"data_dir={fake_mnist}",
         "task.download=false",
         f"results_dir={results}",
+        "sweep.figures=true",
     )
     info = train_and_sweep(config, tmp_path / "run")
     df = pd.read_csv(results / "sweep.csv")

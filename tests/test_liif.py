@@ -196,7 +196,7 @@ def liif_smoke_config(data: Path, *overrides: str):
 
 
 def test_liif_smoke_train_sweep_and_upscale(tmp_path, tiny_sr):
-    config = liif_smoke_config(tiny_sr, f"results_dir={tmp_path / 'results'}")
+    config = liif_smoke_config(tiny_sr, f"results_dir={tmp_path / 'results'}", "sweep.figures=true")
     info = train_and_sweep(config, tmp_path / "run")
     results = tmp_path / "results"
     sweep = pd.read_csv(results / "sweep.csv")

@@ -11,29 +11,31 @@ from structural_dropout.lab.reports.plots import seed_bands
 
 
 @pytest.mark.parametrize(
-    "launcher, threads",
+    "launcher, threads, seeds",
     [
-        (["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], 1),  # 2 cores / 2 jobs
-        (["hydra/launcher=submitit_local", "hydra.launcher.cpus_per_task=1"], 1),
+        (["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], 1, [0, 1]),  # 2 cores / 2 jobs
+        # one process per job (each imports torch): two jobs show it as well as four
+        (["hydra/launcher=submitit_local", "hydra.launcher.cpus_per_task=1"], 1, [0]),
     ],
 )
-def test_parallel_multirun_aggregates_into_one_table(tmp_path, fake_mnist, launcher, threads):
-    sweep_dir = multirun(tmp_path, fake_mnist, *launcher, "dropout.p=0,1", "seed=0,1")
+def test_parallel_multirun_aggregates_into_one_table(
+    tmp_path, fake_mnist, launcher, threads, seeds
+):
+    seed_values = ",".join(map(str, seeds))
+    sweep_dir = multirun(tmp_path, fake_mnist, *launcher, "dropout.p=0,1", f"seed={seed_values}")
     table = collect_runs(sweep_dir)
     # every override is a column (constant ones too), then the sweep's own columns
     assert table.columns[0] == "run" and {"p", "seed", "profile", "download"} <= set(table.columns)
     assert list(table.columns[-3:]) == ["width", "params", "accuracy"]
-    assert len(table) == 4 * 5  # 4 runs x 5 smoke widths
-    assert sorted(set(zip(table["p"], table["seed"], strict=True))) == [
-        (0, 0),
-        (0, 1),
-        (1, 0),
-        (1, 1),
-    ]
+    jobs = 2 * len(seeds)
+    assert len(table) == jobs * 5  # runs x 5 smoke widths
+    assert sorted(set(zip(table["p"], table["seed"], strict=True))) == sorted(
+        (p, seed) for p in (0, 1) for seed in seeds
+    )
     for run in sweep_dir.glob("*/run.json"):
         assert json.loads(run.read_text())["hardware"]["torch_threads"] == threads
     provenance = runs_provenance(sweep_dir)
-    assert len(provenance) == 4 and all("commit" in run and "hardware" in run for run in provenance)
+    assert len(provenance) == jobs and all("commit" in r and "hardware" in r for r in provenance)
     figure = seed_bands(table, tmp_path / "seeds.png")
     assert figure.stat().st_size > 1000
 

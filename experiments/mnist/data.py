@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchvision.datasets import MNIST
 
 from structural_dropout.lab.downloads import DATA_HINT, fetch
 
@@ -64,6 +63,10 @@ def load_split(root: str | Path, split: str, download: bool) -> tuple[torch.Tens
                 f"{FILES[split][1]}[.gz]); {DATA_HINT} (as MNIST/raw), or allow downloads with "
                 "task.download=true"
             )
+        # Imported here: torchvision's import costs seconds (it loads torch._dynamo), and only a
+        # download needs it.
+        from torchvision.datasets import MNIST
+
         fetch(
             lambda: MNIST(str(Path(root).expanduser()), train=split == "train", download=True),
             folder,

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchvision.datasets.utils import download_and_extract_archive
 from tqdm.auto import tqdm
 
 from structural_dropout.io import atomic_write
@@ -170,6 +169,9 @@ def load_modelnet(
                 f"{name} ({source}) not found at {folder}; {DATA_HINT}"
                 + (", or allow downloads with task.download=true" if source == "off" else "")
             )
+        # Imported here: torchvision's import costs seconds, and only a download needs it.
+        from torchvision.datasets.utils import download_and_extract_archive
+
         fetch(
             lambda: download_and_extract_archive(ARCHIVES[name], download_root=str(root)),
             folder,

@@ -88,10 +88,9 @@ def _sweep_and_report(run: Run, sweep_config: DictConfig, out_dir: Path, info: d
         }
     info["sweep_seconds"] = round(time.perf_counter() - start, 2)
     files = [write_table(out_dir / name, rows) for name, rows in tables.items()]
-    if hasattr(task, "figures"):
-        files += task.figures(out_dir, model)
-    else:
-        files += sweep_figures(out_dir / "sweep.csv")
+    if sweep_config.get("figures", True):
+        draw = getattr(task, "figures", lambda out, _: sweep_figures(out / "sweep.csv"))
+        files += draw(out_dir, model)
     rows = tables["sweep.csv"]
     widest = max(row["width"] for row in rows)
     full = [row for row in rows if row["width"] == widest]
