@@ -65,6 +65,9 @@ def test_missing_data_is_one_line_from_the_entry_point(tmp_path):
         )
     )
     assert str(tmp_path / "MNIST" / "raw") in line and "STRUCTURAL_DROPOUT_DATA" in line
+    # the run's log says why it stopped, with the traceback the console was spared
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert "MNIST train files not found" in log and "Traceback" in log
 
 
 def one_line(capsys, action) -> str:

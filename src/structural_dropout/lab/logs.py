@@ -35,7 +35,7 @@ def one_line_errors(main: Callable) -> Callable:
             raise
         except Exception as error:  # noqa: BLE001 - every error becomes one line
             message = " ".join(str(error).split()) or type(error).__name__
-            logging.getLogger("structural_dropout").debug("error", exc_info=True)
+            _to_log_files(message, error)
             print(
                 f"error: {message} (HYDRA_FULL_ERROR=1 for the traceback)",
                 file=sys.stderr,
@@ -44,3 +44,20 @@ def one_line_errors(main: Callable) -> Callable:
             sys.exit(1)
 
     return wrapped
+
+
+def _to_log_files(message: str, error: BaseException) -> None:
+    """The error and its traceback into the run's log files (Hydra's ``train.log``), not to the
+    console, which gets the one line: a log that stops must say why."""
+    record = logging.LogRecord(
+        "structural_dropout",
+        logging.ERROR,
+        __file__,
+        0,
+        message,
+        None,
+        (type(error), error, error.__traceback__),
+    )
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
