@@ -1,6 +1,7 @@
 """The library's three rooms and the direction of their imports, read from the source."""
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -116,3 +117,26 @@ def test_experiments_never_import_each_other():
                 if m.startswith("experiments.") and not m.startswith(f"experiments.{folder.name}")
             }
             assert not siblings, f"{path} imports {siblings}"
+
+
+NOTES = [
+    REPO / "README.md",
+    *sorted((REPO / "docs").glob("*.md")),
+    *(REPO / "results").rglob("*.md"),
+]
+
+
+def test_the_readme_stays_short():
+    assert len((REPO / "README.md").read_text().splitlines()) <= 250
+
+
+@pytest.mark.parametrize("note", NOTES, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_relative_link_of_the_notes_exists(note):
+    links = re.findall(r"\]\(([^)\s]+)\)", note.read_text())
+    missing = [
+        link
+        for link in links
+        if not link.startswith(("http://", "https://", "#"))
+        and not (note.parent / link.split("#")[0]).exists()
+    ]
+    assert not missing, missing
