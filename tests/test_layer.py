@@ -262,3 +262,22 @@ def test_per_sample_mlp_masks_rows_and_fixed_cut_still_pins():
     assert ((hidden != 0).sum(dim=1) < 32).float().mean() > 0.5  # most rows cut
     with fixed_cut(model, 5):
         assert block(torch.randn(4, 6)).shape == (4, 5)  # a pinned pass slices as usual
+
+
+@pytest.mark.parametrize("distribution", ["uniform", "geometric"])
+def test_smallest_p_puts_its_mass_on_the_smallest_cut(distribution):
+    """Measured over many draws, per step and per sample: the smallest cut gets ``smallest_p``
+    plus its share of the rest under the distribution."""
+    knobs = dict(p=1.0, lower_bound=8, step=4, distribution=distribution, geometric_p=0.1)
+    layer = StructuralDropout(64, smallest_p=0.3, **knobs)
+    grid = torch.arange(len(layer.grid()), dtype=torch.float64)
+    shape = torch.ones_like(grid) if distribution == "uniform" else 0.9**grid
+    share = (shape[0] / shape.sum()).item()  # the smallest cut's share under the distribution
+    expected = 0.3 + 0.7 * share
+    step_cuts = draws(layer, 20000)
+    sample_cuts = layer.draw_cuts(20000, torch.Generator().manual_seed(1))
+    for cuts in (step_cuts, sample_cuts):
+        assert (cuts == 8).double().mean().item() == pytest.approx(expected, abs=0.015)
+        assert set(cuts.tolist()) <= set(layer.grid())
+    without = draws(StructuralDropout(64, **knobs), 20000)
+    assert (without == 8).double().mean().item() == pytest.approx(share, abs=0.015)

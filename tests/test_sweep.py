@@ -1,10 +1,18 @@
 """The sweep's width list and the figure helpers."""
 
+import copy
+
 import pandas as pd
 import pytest
 import torch
 
-from structural_dropout import TruncatableMLP
+from structural_dropout import (
+    TruncatableMLP,
+    count_params,
+    export,
+    recalibrated_norms,
+    set_width,
+)
 from structural_dropout.lab.reports.plots import marked_widths, pareto_frontier, sweep_figures
 from structural_dropout.lab.sweep import sweep, sweep_widths
 from structural_dropout.spec import DropoutSpec
@@ -65,3 +73,47 @@ def test_pareto_and_marked_widths(tmp_path):
         "params_vs_width.png",
         "accuracy_vs_params.png",
     ]
+
+
+class CalibratedTask(CountingTask):
+    """With a calibration split, for BatchNorm recalibration per width."""
+
+    def __init__(self):
+        super().__init__()
+        self.calibration = torch.randn(64, 6)
+
+    def prepare_eval(self, model, split):
+        return (self.calibration, None) if split == "calibration" else (self.x, self.y)
+
+    def evaluate(self, model, prepared):
+        x, y = prepared
+        out = model(x)
+        return 0.0 if y is None else (out.argmax(1) == y).float().mean().item()
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_each_sweep_row_is_the_exported_model_at_that_width(batch_norm):
+    """The sweep's metric at width w is what the plain width-w export scores on the same data
+    (with BatchNorm recalibrated at w, as the sweep does): a sweep that never truncated, or that
+    recalibrated at the wrong width, would not match."""
+    torch.manual_seed(0)
+    model = TruncatableMLP(6, [32, 32], 3, DropoutSpec(), batch_norm=batch_norm)
+    model.train()
+    for _ in range(20):  # give the BatchNorm statistics something to hold
+        model(torch.randn(16, 6))
+    task = CalibratedTask()
+    widths = [1, 2, 5, 17, 32]
+    rows = sweep(model, task, widths, progress=False, recalibrate_bn=batch_norm)
+    metrics = [row["accuracy"] for row in rows]
+    assert len(set(metrics)) > 1  # the widths do differ on this data
+    for row, width in zip(rows, widths, strict=True):
+        reference = copy.deepcopy(model).eval()
+        set_width(reference, width)
+        if batch_norm:
+            with recalibrated_norms(reference, lambda r=reference: r(task.calibration)):
+                dense = export(reference, width)
+        else:
+            dense = export(reference, width)
+        with torch.no_grad():
+            accuracy = (dense(task.x).argmax(1) == task.y).float().mean().item()
+        assert row["accuracy"] == accuracy and row["params"] == count_params(dense)
