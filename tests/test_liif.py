@@ -159,7 +159,9 @@ MATLAB_LR = Path(os.environ.get("STRUCTURAL_DROPOUT_DATA", REPO / "data")) / "sr
 
 
 @pytest.mark.skipif(
-    not (MATLAB_LR / "Set5_LRBI_RCAN").is_dir(), reason="needs ../shared/data/sr (MATLAB LR images)"
+    not (MATLAB_LR / "Set5_LRBI_RCAN").is_dir(),
+    reason=f"no {MATLAB_LR / 'Set5_LRBI_RCAN'} (MATLAB bicubic LR images of Set5): set "
+    "STRUCTURAL_DROPOUT_DATA to a data folder holding sr/Set5 and sr/Set5_LRBI_RCAN to run it",
 )
 def test_downsampling_matches_matlab_imresize():
     for scale in (2, 3, 4):

@@ -36,7 +36,11 @@ def test_fake_split_is_normalised(fake_mnist):
     assert torch.allclose(x.max(), torch.tensor((1 - MEAN) / STD))
 
 
-@pytest.mark.skipif(real_mnist_root() is None, reason="real MNIST not on this machine")
+@pytest.mark.skipif(
+    real_mnist_root() is None,
+    reason="no real MNIST: set STRUCTURAL_DROPOUT_DATA to a folder holding MNIST/raw/*.gz "
+    "(or put them in data/) to run it",
+)
 def test_real_mnist():
     x, y = load_split(real_mnist_root(), "train", download=False)
     assert x.shape == (60000, 784)
