@@ -197,3 +197,12 @@ def test_the_package_holds_the_library_alone():
     lab = " ".join(project["project"]["optional-dependencies"]["lab"])
     for name in ("hydra-core", "pandas", "matplotlib", "tqdm", "torchvision"):
         assert name in lab
+
+
+def test_upscale_refuses_a_checkpoint_that_is_not_liif(tmp_path, fake_mnist):
+    from experiments.liif.upscale import load_model
+
+    config = smoke(fake_mnist, "sweep.enabled=false")
+    train_and_sweep(config, tmp_path / "run")
+    with pytest.raises(ValueError, match="holds a TruncatableMLP model, not LIIF"):
+        load_model(tmp_path / "run" / "checkpoint.pt", torch.device("cpu"))

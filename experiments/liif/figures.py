@@ -17,6 +17,7 @@ from torch import Tensor  # noqa: E402
 
 from structural_dropout import set_width  # noqa: E402
 from structural_dropout.lab.reports.plots import save_figure  # noqa: E402
+from structural_dropout.lab.sweep import read_table  # noqa: E402
 
 from .data import resize, to_float  # noqa: E402
 from .evaluation import benchmark_pair  # noqa: E402
@@ -27,7 +28,7 @@ def liif_figures(sweep_csv: str | Path, bicubic_csv: str | Path) -> list[Path]:
     """``psnr_vs_width.png`` and ``psnr_vs_params.png`` beside ``sweep_csv``: one panel per
     dataset (rows) and scale (columns), the bicubic PSNR as a dashed line."""
     sweep_csv = Path(sweep_csv)
-    df = pd.read_csv(sweep_csv)
+    df = read_table(sweep_csv)
     bicubic = pd.read_csv(bicubic_csv).set_index(["dataset", "scale"])["psnr"]
     datasets = list(dict.fromkeys(df["dataset"]))
     scales = sorted(df["scale"].unique())
@@ -111,7 +112,7 @@ def compare_runs(
 ) -> Path:
     """PSNR vs decoder width on ``dataset`` for several runs (e.g. structural vs plain), one
     panel per scale the runs share, the bicubic level dashed when ``bicubic_csv`` is given."""
-    frames = {name: pd.read_csv(path) for name, path in csvs.items()}
+    frames = {name: read_table(path) for name, path in csvs.items()}
     frames = {name: df[df["dataset"] == dataset] for name, df in frames.items()}
     scales = sorted(set.intersection(*(set(df["scale"]) for df in frames.values())))
     if not scales:

@@ -8,17 +8,16 @@ import torch
 
 from structural_dropout import set_width
 from structural_dropout.lab.build import rebuild
-from structural_dropout.lab.checkpoint import load_checkpoint
 
 from .data import read_image, to_float, write_image
+from .model import LIIF
 
 
 def load_model(checkpoint: str | Path, device: torch.device) -> torch.nn.Module:
     """The LIIF model of a checkpoint written by ``scripts/train.py experiment=liif``."""
-    target = load_checkpoint(checkpoint)["config"]["model"].get("_target_", "")
-    if not target.endswith(".LIIF"):
-        raise ValueError(f"{checkpoint} holds a {target or 'unknown'} model, not LIIF")
     _, run = rebuild(checkpoint, device, with_task=False)
+    if not isinstance(run.model, LIIF):
+        raise ValueError(f"{checkpoint} holds a {type(run.model).__name__} model, not LIIF")
     return run.model.eval()
 
 

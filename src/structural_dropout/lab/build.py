@@ -49,8 +49,11 @@ class Run:
     model: nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler | None
-    hooks: MethodHooks | None
-    settings: TrainerSettings
+    settings: TrainerSettings  # holds the method's hooks too: ``hooks``
+
+    @property
+    def hooks(self) -> MethodHooks | None:
+        return self.settings.hooks
 
     @property
     def count(self):
@@ -90,7 +93,7 @@ def build_run(config: DictConfig, device: torch.device, with_task: bool = True) 
         **trainer, rule=instantiate(rule) if rule is not None else None, hooks=hooks
     )
     _check_recalibration(config, model)
-    return Run(config, device, task, model, optimizer, scheduler, hooks, settings)
+    return Run(config, device, task, model, optimizer, scheduler, settings)
 
 
 def _check_recalibration(config: DictConfig, model: nn.Module) -> None:

@@ -119,11 +119,11 @@ def set_rng_state(state: dict) -> None:
 class Divergence:
     """Watches the training loss: non-finite, or far above where it started, is an error."""
 
-    START_STEPS, CHECK_EVERY = 1, 50
+    CHECK_EVERY = 50
 
     def __init__(self, factor: float | None, checkpoint: Path):
         self.factor, self.checkpoint = factor, checkpoint
-        self.start: list[float] = []
+        self.start: float | None = None  # the first step's loss
         self.window: list[float] = []
 
     def _fail(self, what: str, where: str) -> None:
@@ -137,8 +137,8 @@ class Divergence:
     def observe(self, loss: float, where: str) -> None:
         if not math.isfinite(loss):
             self._fail(f"non-finite loss {loss}", where)
-        if len(self.start) < self.START_STEPS:
-            self.start.append(loss)
+        if self.start is None:
+            self.start = loss
             return
         self.window.append(loss)
         if len(self.window) >= self.CHECK_EVERY:
@@ -146,10 +146,10 @@ class Divergence:
 
     def check(self, where: str) -> None:
         """Compare the steps seen since the last check with the start (then forget them)."""
-        if self.factor is None or not self.window or not self.start:
+        if self.factor is None or not self.window or self.start is None:
             self.window.clear()
             return
-        start = sum(self.start) / len(self.start)
+        start = self.start
         recent = sum(self.window) / len(self.window)
         self.window.clear()
         if recent > self.factor * max(start, 1e-8):

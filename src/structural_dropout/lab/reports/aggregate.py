@@ -8,6 +8,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from ..sweep import read_table
+
 
 def _column_names(keys: list[str]) -> dict[str, str]:
     """``dropout.p`` → ``p`` unless two overrides would share a short name."""
@@ -39,7 +41,7 @@ def collect_runs(multirun_dir: str | Path) -> pd.DataFrame:
     names = _column_names(sorted({key for values in settings for key in values}))
     frames = []
     for job, values in zip(jobs, settings, strict=True):
-        frame = pd.read_csv(job / "sweep.csv")
+        frame = read_table(job / "sweep.csv")
         for key in sorted(values, reverse=True):
             frame.insert(0, names[key], values[key])
         frame.insert(0, "run", job.name)

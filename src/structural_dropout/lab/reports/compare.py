@@ -9,6 +9,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from ..sweep import read_table
 from .plots import metric_column, save_figure
 
 COLUMNS = ["method", "setting", "width", "params", "accuracy", "train_runs", "train_seconds"]
@@ -38,7 +39,7 @@ def collect_methods(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
         method = run["config"].get("method")
         if not method:
             raise ValueError(f"{run_dir} was not trained with method=...")
-        frame = pd.read_csv(run_dir / "sweep.csv")
+        frame = read_table(run_dir / "sweep.csv")
         frame = frame.rename(columns={metric_column(frame): "accuracy"})
         frame.insert(0, "setting", method_setting(method))
         frame.insert(0, "method", method["name"])

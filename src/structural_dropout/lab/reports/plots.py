@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ...io import atomic_write  # noqa: E402
+from ..sweep import read_table  # noqa: E402
 
 FIGURES = ("metric_vs_width", "params_vs_width", "metric_vs_params")
 
@@ -57,7 +58,7 @@ def sweep_figures(csv_path: str | Path, out_dir: str | Path | None = None) -> li
     csv_path = Path(csv_path)
     out_dir = Path(out_dir) if out_dir is not None else csv_path.parent
     out_dir.mkdir(parents=True, exist_ok=True)
-    df = pd.read_csv(csv_path).sort_values("width")
+    df = read_table(csv_path).sort_values("width")
     metric = metric_column(df)
     label = metric.upper() if metric == "psnr" else metric.capitalize()
     paths = [out_dir / f"{name.replace('metric', metric)}.png" for name in FIGURES]
@@ -97,7 +98,7 @@ def compare_sweeps(csvs: dict[str, str | Path], out_path: str | Path) -> Path:
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     label = None
     for name, csv_path in csvs.items():
-        df = pd.read_csv(csv_path).sort_values("width")
+        df = read_table(csv_path).sort_values("width")
         metric = metric_column(df)
         label = metric.upper() if metric == "psnr" else metric.capitalize()
         ax.plot(df["width"], df[metric], lw=1.2, label=name)
