@@ -19,7 +19,7 @@ test: ## run the test suite (CPU only, ~5 min on 2 cores: one pytest worker per 
 lint: ## ruff check of the whole tree
 	$(RUN) ruff check .
 
-reproduce-mnist: ## MNIST: train once (cpu profile, ~1.5 min), sweep all 256 widths -> results/mnist/
+reproduce-mnist: ## MNIST: train once (cpu profile, ~2 min with the sweep), sweep all 256 widths -> results/mnist/
 	$(PY) scripts/train.py experiment=mnist profile=cpu results_dir=results/mnist \
 		hydra.run.dir=outputs/reproduce/mnist
 
