@@ -4,7 +4,7 @@ RUN := $(UV) run --frozen
 PY := $(RUN) python
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint reproduce-mnist reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn reproduce-liif reproduce-liif-paper-rule reproduce-liif-plain compare-mnist bench sweep-mnist figures clean
+.PHONY: help setup test lint reproduce-mnist reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn reproduce-liif reproduce-liif-paper-rule reproduce-liif-plain trials-pointnet trials-liif compare-mnist bench sweep-mnist figures clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -46,6 +46,14 @@ reproduce-liif-paper-rule: ## LIIF with the paper's rule (one uniform cut in 1..
 reproduce-liif-plain: ## LIIF baseline: the same training without dropout, swept on Set5 -> results/liif/none/
 	$(PY) scripts/train.py experiment=liif_plain profile=cpu results_dir=results/liif/none \
 		hydra.run.dir=outputs/reproduce/liif_none
+
+trials-pointnet: ## PointNet: rescaling x gradient clipping, 5 epochs each, judged on validation (~15 min) -> results/pointnet/trials.csv
+	$(PY) scripts/train.py grid=pointnet_trials hydra.sweep.dir=multirun/trials_pointnet
+	$(PY) scripts/aggregate.py multirun/trials_pointnet results/pointnet/trials.csv
+
+trials-liif: ## LIIF: rescaling on or off, 500 steps each, judged on the validation images (~6 min) -> results/liif/trials.csv
+	$(PY) scripts/train.py grid=liif_trials hydra.sweep.dir=multirun/trials_liif
+	$(PY) scripts/aggregate.py multirun/trials_liif results/liif/trials.csv
 
 COMPARE_DIR := multirun/compare_mnist/$(shell date +%Y-%m-%d_%H-%M-%S)
 COMPARE_PARTS := one_run independent compaction drop_pruning

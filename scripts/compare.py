@@ -3,7 +3,8 @@
     python scripts/compare.py results/compare/mnist multirun/compare_mnist [more run folders...]
 
 Every folder under the given ones that holds a ``run.json`` of a ``method=...`` run is one run.
-Writes ``<out>.csv`` (method,setting,width,params,accuracy,train_runs,train_seconds), ``<out>.png``,
+Writes ``<out>.csv`` (method,setting,seed,width,params,val_accuracy,accuracy,train_runs,
+train_seconds), ``<out>.png``,
 ``<out>_budget.md``, ``<out>_ordering.csv`` (per one-run method and layer, the rank correlation
 between unit index and the accuracy lost when that unit alone is removed) and ``<out>_runs.json``.
 """
@@ -34,7 +35,8 @@ def ordering(run_dirs: list[Path], table: pd.DataFrame) -> pd.DataFrame:
             continue
         _, run = rebuild(run_dir / "checkpoint.pt", torch.device("cpu"))
         config = run.config
-        ablation = unit_ablation(run.model, run.task, config.sweep.split, progress=False)
+        split = config.sweep.get("val_split") or "val"  # a diagnostic: never on the test set
+        ablation = unit_ablation(run.model, run.task, split, progress=False)
         for layer, rho in index_rank_correlation(ablation).items():
             rows.append({"method": config.method.name, "layer": layer, "spearman": rho})
         print(f"ordering: {config.method.name} done", flush=True)

@@ -10,7 +10,7 @@ from hydra.utils import instantiate
 
 from conftest import CONFIGS, REPO, experiments_in, multirun
 from structural_dropout import TruncatableMLP, count_params
-from structural_dropout.lab.reports.compare import budget_table
+from structural_dropout.lab.reports.compare import budget_table, paired_gaps
 
 METHODS = [
     "none",
@@ -69,8 +69,10 @@ def test_compare_smoke_runs_every_method(tmp_path, fake_mnist):
 
     table = pd.read_csv(out.with_suffix(".csv"))
     assert list(table.columns) == [
-        "method", "setting", "width", "params", "accuracy", "train_runs", "train_seconds"
+        "method", "setting", "seed", "width", "params", "val_accuracy", "accuracy", "train_runs",
+        "train_seconds",
     ]  # fmt: skip
+    assert (table["seed"] == 0).all() and table["val_accuracy"].between(0, 1).all()
     assert set(table["method"]) == set(METHODS)
     runs = table.groupby("method")["train_runs"].first()
     assert runs["independent"] == 2 and (runs.drop("independent") == 1).all()
@@ -98,13 +100,17 @@ def test_compare_smoke_runs_every_method(tmp_path, fake_mnist):
     assert "train_runs" in out.with_name("mnist_budget.md").read_text()
 
 
-def test_budget_table_picks_the_best_model_within_each_budget():
+def test_budget_table_picks_on_validation_and_reports_test_over_seeds():
+    accuracy = [0.1, 0.2, 0.9, 0.5, 0.4, 0.8]
     table = pd.DataFrame(
         {
             "method": ["none"] * 3 + ["a"] * 3,
+            "setting": "",
+            "seed": 0,
             "width": [1, 2, 4] * 2,
             "params": [10, 20, 100] * 2,
-            "accuracy": [0.1, 0.2, 0.9, 0.5, 0.4, 0.8],
+            "val_accuracy": accuracy,
+            "accuracy": accuracy,
             "train_runs": [1] * 3 + [3] * 3,
         }
     )
@@ -114,3 +120,32 @@ def test_budget_table_picks_the_best_model_within_each_budget():
     assert budget.loc["none", "25% params"] == 0.2
     assert pd.isna(budget.loc["a", "5% params"])  # nothing is that small
     assert budget.loc["a", "full width"] == 0.8 and budget.loc["a", "train_runs"] == 3
+    # Chosen on validation: make width 2 of "a" the best on validation only.
+    picked = table.assign(val_accuracy=[0.1, 0.2, 0.9, 0.5, 0.6, 0.8])
+    budget = budget_table(picked, fractions=(0.25,)).set_index("method")
+    assert budget.loc["a", "25% width"] == 2 and budget.loc["a", "25% params"] == 0.4
+    # Two seeds: the test accuracy is their mean, with its standard deviation.
+    second = picked.assign(seed=1, accuracy=picked["accuracy"] + 0.02)
+    budget = budget_table(pd.concat([picked, second]), fractions=(0.25,)).set_index("method")
+    assert budget.loc["a", "25% params"] == pytest.approx(0.41)
+    assert budget.loc["a", "25% std"] == pytest.approx(0.02 / 2**0.5)
+    assert budget.loc["a", "seeds"] == 2
+
+
+def test_paired_gaps_pair_by_seed_and_flag_only_clear_differences():
+    rows = []
+    for seed, (ours, ref) in enumerate([(0.90, 0.80), (0.70, 0.61), (0.50, 0.40)]):
+        rows += [
+            {"method": "ours", "seed": seed, "width": 8, "accuracy": ours},
+            {"method": "ref", "seed": seed, "width": 8, "accuracy": ref},
+            {"method": "ours", "seed": seed, "width": 16, "accuracy": 0.9 + 0.01 * (seed - 1)},
+            {"method": "ref", "seed": seed, "width": 16, "accuracy": 0.9},
+        ]
+    gaps = paired_gaps(pd.DataFrame(rows), "ours", "ref").set_index("width")
+    # Seeds vary by 0.4 but every pair differs by ~0.1: paired, the gap is clear.
+    assert gaps.loc[8, "mean"] == pytest.approx(0.0967, abs=1e-4)
+    assert gaps.loc[8, "se"] == pytest.approx(0.00333, abs=1e-4)
+    assert gaps.loc[8, "significant"] and gaps.loc[8, "seeds"] == 3
+    assert gaps.loc[16, "mean"] == pytest.approx(0) and not gaps.loc[16, "significant"]
+    with pytest.raises(ValueError, match="'nope'"):
+        paired_gaps(pd.DataFrame(rows), "nope", "ref")

@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from hydra.errors import InstantiationException
+from hydra.utils import instantiate
 from test_configs import compose_train
 from torch import nn
 
@@ -204,6 +205,7 @@ def test_liif_smoke_train_sweep_and_upscale(tmp_path, tiny_sr):
     sweep = pd.read_csv(results / "sweep.csv")
     assert list(sweep.columns) == ["width", "params", "params_total", "scale", "dataset", "psnr"]
     assert set(zip(sweep.dataset, sweep.scale, strict=True)) == {
+        ("val", 2),  # the held-out training image: validation
         ("Set5", 2),
         ("Set5", 3),
         ("Set14", 2),
@@ -214,7 +216,7 @@ def test_liif_smoke_train_sweep_and_upscale(tmp_path, tiny_sr):
     assert len(encoder) == 1 and encoder[0] > 0
     assert sweep.psnr.between(5, 100).all()
     bicubic = pd.read_csv(results / "bicubic.csv")
-    assert list(bicubic.columns) == ["scale", "dataset", "psnr"] and len(bicubic) == 4
+    assert list(bicubic.columns) == ["scale", "dataset", "psnr"] and len(bicubic) == 5
     for name in ("psnr_vs_width.png", "psnr_vs_params.png", "Set5_baby_x2.png", "run.json"):
         assert (results / name).stat().st_size > 0
     assert json.loads((results / "run.json").read_text())["commit"] == info["commit"]
@@ -232,6 +234,26 @@ def test_liif_smoke_train_sweep_and_upscale(tmp_path, tiny_sr):
         timeout=300,
     )
     assert read_image(out).shape == (3, 90, 75)
+
+
+def test_validation_images_are_held_out_of_training(tiny_sr):
+    def task(seed):
+        config = liif_smoke_config(tiny_sr, f"task.split_seed={seed}")
+        task = instantiate(config.task)
+        task.setup(torch.device("cpu"))
+        return task
+
+    held = {}
+    for seed in range(6):
+        val = task(seed).test_images("val")
+        train = task(seed).sampler.images
+        assert len(val) == 1 and len(train) == 1
+        ((name, image),) = val.items()
+        assert not torch.equal(train[0], image)  # the held-out image is not trained on
+        held[seed] = name
+    assert set(held.values()) == {"images/baby", "images/bird"}  # the seed picks which
+    with pytest.raises(ValueError, match="val_images=2 leaves none"):
+        instantiate(liif_smoke_config(tiny_sr, "task.val_images=2").task).setup(torch.device("cpu"))
 
 
 def test_liif_params_total_counts_the_encoder_once():

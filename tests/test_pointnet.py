@@ -13,7 +13,7 @@ from experiments.pointnet.data import (
     sample_surface,
 )
 from experiments.pointnet.model import PointNet
-from experiments.pointnet.task import PointNetTask
+from experiments.pointnet.task import PointNetTask, stratified_holdout
 from structural_dropout import count_params, export, set_width
 from structural_dropout.lab.sweep import sweep
 from structural_dropout.spec import DropoutSpec
@@ -202,8 +202,19 @@ def tiny_task(cache_backbone: bool) -> PointNetTask:
     )
     generator = torch.Generator().manual_seed(1)
     x, y = torch.randn(12, 32, 3, generator=generator), torch.arange(12) % 4
-    task.splits = {"test": (x, y), "calibration": (x[:10], y[:10])}
+    task.splits = {"val": (x[8:], y[8:]), "test": (x, y), "calibration": (x[:10], y[:10])}
     return task
+
+
+def test_validation_is_a_seeded_stratified_share_of_each_class():
+    labels = torch.tensor([0] * 40 + [1] * 100 + [2] * 7 + [3] * 1)
+    held = stratified_holdout(labels, 0.1, torch.Generator().manual_seed(0))
+    counts = [int(held[labels == c].sum()) for c in range(4)]
+    assert counts == [4, 10, 1, 0]  # a class of one shape keeps it for training
+    again = stratified_holdout(labels, 0.1, torch.Generator().manual_seed(0))
+    other = stratified_holdout(labels, 0.1, torch.Generator().manual_seed(1))
+    assert torch.equal(held, again) and not torch.equal(held, other)
+    assert not stratified_holdout(labels, 0.0, torch.Generator()).any()
 
 
 @pytest.mark.parametrize("truncate", [["head"], ["head", "input_tnet", "feature_tnet"]])

@@ -29,17 +29,18 @@ def test_sweep_widths():
 
 
 class CountingTask:
-    """Counts how often the width-independent preparation runs."""
+    """Records which splits the width-independent preparation ran for; val and test differ."""
 
     metric = "accuracy"
 
     def __init__(self):
-        self.prepared = 0
+        self.prepared = []
         self.x, self.y = torch.randn(50, 6), torch.randint(0, 3, (50,))
+        self.val_x, self.val_y = torch.randn(40, 6), torch.randint(0, 3, (40,))
 
     def prepare_eval(self, model, split):
-        self.prepared += 1
-        return self.x, self.y
+        self.prepared.append(split)
+        return (self.val_x, self.val_y) if split == "val" else (self.x, self.y)
 
     def evaluate(self, model, prepared):
         x, y = prepared
@@ -50,8 +51,16 @@ def test_sweep_prepares_once_and_restores_full_width():
     model = TruncatableMLP(6, [8, 8], 3, DropoutSpec())
     task = CountingTask()
     rows = sweep(model, task, progress=False)
-    assert task.prepared == 1
+    assert task.prepared == ["val", "test"]  # each once, for all widths
     assert [r["width"] for r in rows] == list(range(1, 9))
+    assert list(rows[0]) == ["width", "params", "val_accuracy", "accuracy"]
+    task.prepared = []
+    assert list(sweep(model, task, [2], val_split=None, progress=False)[0]) == [
+        "width",
+        "params",
+        "accuracy",
+    ]
+    assert task.prepared == ["test"]
     assert all(b.dropout.eval_width is None for b in model.blocks)
 
 
@@ -66,6 +75,10 @@ def test_pareto_and_marked_widths(tmp_path):
     assert pareto_frontier(df, "accuracy")["width"].tolist() == [1, 2, 4, 5]
     # median of the scores is 0.65, lower quartile 0.425
     assert marked_widths(df, "accuracy") == {"best": 5, "median": 4, "lower quartile": 2}
+    assert marked_widths(df) == marked_widths(df, "accuracy")  # no validation column: test
+    # With a validation column the widths are chosen on it, whatever the test scores say.
+    df["val_accuracy"] = [0.1, 0.2, 0.95, 0.3, 0.4, 0.5]
+    assert marked_widths(df)["best"] == 3
     df.to_csv(tmp_path / "sweep.csv", index=False)
     paths = sweep_figures(tmp_path / "sweep.csv")
     assert [p.name for p in paths] == [
@@ -83,7 +96,9 @@ class CalibratedTask(CountingTask):
         self.calibration = torch.randn(64, 6)
 
     def prepare_eval(self, model, split):
-        return (self.calibration, None) if split == "calibration" else (self.x, self.y)
+        if split == "calibration":
+            return self.calibration, None
+        return (self.val_x, self.val_y) if split == "val" else (self.x, self.y)
 
     def evaluate(self, model, prepared):
         x, y = prepared
@@ -116,4 +131,6 @@ def test_each_sweep_row_is_the_exported_model_at_that_width(batch_norm):
             dense = export(reference, width)
         with torch.no_grad():
             accuracy = (dense(task.x).argmax(1) == task.y).float().mean().item()
+            val_accuracy = (dense(task.val_x).argmax(1) == task.val_y).float().mean().item()
         assert row["accuracy"] == accuracy and row["params"] == count_params(dense)
+        assert row["val_accuracy"] == val_accuracy

@@ -22,8 +22,15 @@ from .model import LIIF
 _SPLIT = re.compile(r"^(?P<dataset>.+)x(?P<scale>\d+)$")
 
 
+VAL = "val"  # the dataset name of the held-out training images
+
+
 class LiifTask:
     """Train on random crops of ``train_sets``; evaluate Y-PSNR on ``test_sets``.
+
+    ``val_images`` training images (a seeded choice, ``split_seed``) are held out as the
+    validation dataset ``val``: training-time validation and every choice read it; the
+    benchmark sets in ``test_sets`` are for reporting only.
 
     ``suites`` says what the sweep measures: each entry names datasets, integer scales and the
     decoder widths (a list, or ``all`` for the sweep's ``start..max`` in ``step``s); a suite set
@@ -51,14 +58,18 @@ class LiifTask:
         steps_per_epoch: int = 1000,
         chunk: int = 4096,
         eval_dtype: str = "float32",
+        val_images: int = 10,
+        split_seed: int = 0,
         train_limit: int | None = None,
         test_limit: int | None = None,
     ):
-        if steps_per_epoch < 1 or batch_size < 1 or chunk < 1:
-            raise ValueError("steps_per_epoch, batch_size and chunk must be >= 1")
+        if steps_per_epoch < 1 or batch_size < 1 or chunk < 1 or val_images < 0:
+            raise ValueError("steps_per_epoch, batch_size and chunk must be >= 1, val_images >= 0")
+        if VAL in test_sets:
+            raise ValueError(f"{VAL!r} names the held-out training images; rename that test set")
         suites = {name: suite for name, suite in suites.items() if suite is not None}
         for name, suite in suites.items():
-            unknown = set(suite["datasets"]) - set(test_sets)
+            unknown = set(suite["datasets"]) - set(test_sets) - {VAL}
             if unknown:
                 raise ValueError(f"suite {name!r} names datasets {unknown} not in test_sets")
         self.data_dir, self.download = Path(data_dir), download
@@ -70,20 +81,39 @@ class LiifTask:
             raise ValueError(f"eval_dtype must be 'float32' or 'bfloat16', got {eval_dtype!r}")
         self._steps, self.chunk = steps_per_epoch, chunk
         self.eval_dtype = getattr(torch, eval_dtype)
+        self.val_images, self.split_seed = val_images, split_seed
         self.train_limit, self.test_limit = train_limit, test_limit
         self._test_images: dict[str, dict[str, Tensor]] = {}
 
     def setup(self, device: torch.device) -> None:
         self.device = device
-        images: list[Tensor] = []
+        images: dict[str, Tensor] = {}
         for folder in self.train_sets:
-            images += load_folder(self.data_dir / folder, self.download).values()
+            for name, image in load_folder(self.data_dir / folder, self.download).items():
+                images[f"{Path(folder).name}/{name}"] = image
+        names = sorted(images)
+        if self.val_images >= len(names):
+            raise ValueError(
+                f"val_images={self.val_images} leaves none of {len(names)} to train on"
+            )
+        order = torch.randperm(len(names), generator=torch.Generator().manual_seed(self.split_seed))
+        held = set(order[: self.val_images].tolist())
+        val = {names[i]: images[names[i]] for i in sorted(held)}
+        self._test_images[VAL] = dict(list(val.items())[: self.test_limit])
+        train = [images[name] for i, name in enumerate(names) if i not in held]
         self.sampler = QuerySampler(
-            images[: self.train_limit], self.lr_size, self.queries, self.min_scale, self.max_scale
+            train[: self.train_limit], self.lr_size, self.queries, self.min_scale, self.max_scale
         )
 
     def test_images(self, dataset: str) -> dict[str, Tensor]:
-        """The images of a test set by name (loaded on first use)."""
+        """The images of a test set (or of the validation set ``val``) by name (loaded on first
+        use)."""
+        if dataset == VAL:
+            if VAL not in self._test_images:
+                raise RuntimeError("the validation images are chosen in setup(); call it first")
+            if not self._test_images[VAL]:
+                raise ValueError("the validation set is empty (task.val_images=0)")
+            return self._test_images[VAL]
         if dataset not in self.test_sets:
             raise ValueError(f"unknown test set {dataset!r}; known: {sorted(self.test_sets)}")
         if dataset not in self._test_images:

@@ -21,8 +21,21 @@ def rotate_about_up(points: Tensor) -> Tensor:
     return points @ rotation.transpose(1, 2)
 
 
+def stratified_holdout(labels: Tensor, fraction: float, generator: torch.Generator) -> Tensor:
+    """A boolean mask over ``labels`` marking a seeded ``fraction`` of each class (rounded, at
+    least one shape of every class with two or more) for validation."""
+    held = torch.zeros(len(labels), dtype=torch.bool)
+    for label in labels.unique().tolist():
+        members = (labels == label).nonzero().flatten()
+        count = min(len(members) - 1, max(1, round(fraction * len(members)))) if fraction else 0
+        held[members[torch.randperm(len(members), generator=generator)[:count]]] = True
+    return held
+
+
 class PointNetTask:
-    """Train with rotation about the up axis and clipped jitter; test points are fixed.
+    """Train with rotation about the up axis and clipped jitter; validation and test points are
+    fixed. ``val_fraction`` of each class of the training set (seeded by ``eval_seed``) is held
+    out for validation; the official test set is for reporting only.
 
     ``num_points`` points per cloud are drawn (without replacement) from the cached clouds: a
     fresh subset each training step, one seeded subset for validation and test, so every width
@@ -43,7 +56,7 @@ class PointNetTask:
         num_points: int = 1024,
         batch_size: int = 32,
         eval_batch_size: int = 64,
-        val_size: int = 0,
+        val_fraction: float = 0.1,
         regularizer: float = 0.001,
         jitter: float = 0.01,
         jitter_clip: float = 0.05,
@@ -57,6 +70,8 @@ class PointNetTask:
             raise ValueError(f"num_points={num_points} must be in 1..cache_points={cache_points}")
         if batch_size < 2:
             raise ValueError(f"batch_size={batch_size}: BatchNorm needs at least 2 clouds a batch")
+        if not 0 <= val_fraction < 1:
+            raise ValueError(f"val_fraction={val_fraction} must be in [0, 1)")
         self.data_dir, self.cache_dir, self.dataset, self.source = (
             data_dir,
             cache_dir,
@@ -64,7 +79,8 @@ class PointNetTask:
             source,
         )
         self.download, self.cache_points, self.num_points = download, cache_points, num_points
-        self.batch_size, self.eval_batch_size, self.val_size = batch_size, eval_batch_size, val_size
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        self.val_fraction = val_fraction
         self.regularizer, self.jitter, self.jitter_clip = regularizer, jitter, jitter_clip
         self.cache_backbone, self.eval_seed = cache_backbone, eval_seed
         self.calibration_size = calibration_size
@@ -86,15 +102,14 @@ class PointNetTask:
         # A fixed shuffle before limiting / holding out, so subsets cover every class.
         order = torch.randperm(len(y), generator=generator)[: self.train_limit]
         x, y = x[order], y[order]
-        if not 0 <= self.val_size < len(y):
-            raise ValueError(f"val_size={self.val_size} leaves no training shapes of {len(y)}")
-        n_train = len(y) - self.val_size
+        held = stratified_holdout(y, self.val_fraction, generator)
+        (x, y), (val_x, val_y) = (x[~held], y[~held]), (x[held], y[held])
         test_x, test_y = data["test"]
         order = torch.randperm(len(test_y), generator=generator)[: self.test_limit]
         test_x, test_y = test_x[order], test_y[order]
         self.splits = {
-            "train": (x[:n_train].to(device), y[:n_train].to(device)),
-            "val": (self._fixed_subset(x[n_train:], generator).to(device), y[n_train:].to(device)),
+            "train": (x.to(device), y.to(device)),
+            "val": (self._fixed_subset(val_x, generator).to(device), val_y.to(device)),
             "test": (self._fixed_subset(test_x, generator).to(device), test_y.to(device)),
             # Training shapes with fixed points, no augmentation: for BatchNorm recalibration.
             "calibration": (

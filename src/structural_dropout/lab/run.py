@@ -80,6 +80,7 @@ def _sweep_and_report(run: Run, sweep_config: DictConfig, out_dir: Path, info: d
                 sweep_config.widths,
                 sweep_config.step,
                 sweep_config.split,
+                sweep_config.get("val_split"),
                 progress=config.progress,
                 recalibrate_bn=sweep_config.recalibrate_bn,
                 start=sweep_config.start,

@@ -1,5 +1,8 @@
 """The width sweep: one trained model, evaluated at every prefix width; and the one writer and
-reader of its table (``sweep.csv``: ``width, params, <metric>``, or LIIF's per-dataset form)."""
+reader of its table (``sweep.csv``: ``width, params, val_<metric>, <metric>``, or LIIF's
+per-dataset form). ``val_<metric>`` is the validation split's score, the one anything picked from
+a sweep (a best width, a width within a budget) is chosen on; ``<metric>`` is the test split's,
+for reporting only."""
 
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ from ..layers.dropout import model_width, set_width
 from ..params import count_params
 from .logs import progress_bar
 from .task import Task
+
+METRICS = ("accuracy", "psnr", "loss")  # the test metric columns a sweep table can have
 
 
 def sweep_widths(
@@ -38,16 +43,27 @@ def sweep_widths(
 
 
 def evaluate_at_width(
-    model: nn.Module, task: Task, width: int | None, prepared, calibration=None
-) -> float:
-    """The task metric at ``width`` (None: full) on ``prepared`` eval data. With ``calibration``
-    (the task's prepared ``"calibration"`` split), the width-dependent BatchNorm statistics are
-    first re-estimated at that width; the shared ones are back afterwards."""
+    model: nn.Module, task: Task, width: int | None, prepared: dict, calibration=None
+) -> dict:
+    """The task metric at ``width`` (None: full) on each of ``prepared``'s eval data (name ->
+    ``task.prepare_eval`` result), by name. With ``calibration`` (the task's prepared
+    ``"calibration"`` split), the width-dependent BatchNorm statistics are first re-estimated at
+    that width, once for all of them; the shared ones are back afterwards."""
     set_width(model, width)
     if calibration is None:
-        return task.evaluate(model, prepared)
+        return {name: task.evaluate(model, data) for name, data in prepared.items()}
     with recalibrated_norms(model, lambda: task.evaluate(model, calibration)):
-        return task.evaluate(model, prepared)
+        return {name: task.evaluate(model, data) for name, data in prepared.items()}
+
+
+def metric_columns(table: pd.DataFrame) -> tuple[str | None, str]:
+    """The validation and test metric columns of a sweep table: ``(val_<metric>, <metric>)``;
+    the first is None in tables without a validation score (a baseline's single row, old runs)."""
+    metrics = [c for c in table.columns if c in METRICS]
+    if len(metrics) != 1:
+        raise ValueError(f"expected one of the metrics {METRICS} as a column, got {list(table)}")
+    val = f"val_{metrics[0]}"
+    return (val if val in table.columns else None), metrics[0]
 
 
 @torch.inference_mode()
@@ -57,12 +73,14 @@ def sweep(
     widths: Sequence[int] | None = None,
     step: int = 1,
     split: str = "test",
+    val_split: str | None = "val",
     progress: bool = True,
     recalibrate_bn: bool = False,
     start: int = 1,
     count: Callable[[nn.Module, int | None], int] = count_params,
 ) -> list[dict]:
-    """Evaluate ``model`` at each width: rows of ``{width, params, <task.metric>}``.
+    """Evaluate ``model`` at each width: rows of ``{width, params, val_<metric>, <metric>}``,
+    the metric on ``val_split`` (None: no validation column) and on ``split``.
 
     The evaluation data (and any width-independent computation the task caches) is prepared once
     and reused by every width. ``recalibrate_bn`` re-estimates the width-dependent BatchNorm
@@ -71,13 +89,15 @@ def sweep(
     """
     widths = sweep_widths(widths, model_width(model), step, start)
     model.eval()
-    prepared = task.prepare_eval(model, split)
+    columns = {} if val_split is None else {f"val_{task.metric}": val_split}
+    columns[task.metric] = split  # validation first, test last: the column order of sweep.csv
+    prepared = {column: task.prepare_eval(model, name) for column, name in columns.items()}
     calibration = task.prepare_eval(model, "calibration") if recalibrate_bn else None
     rows = []
     try:
         for width in progress_bar(widths, desc="sweep", enabled=progress):
-            metric = evaluate_at_width(model, task, width, prepared, calibration)
-            rows.append({"width": width, "params": count(model, width), task.metric: metric})
+            metrics = evaluate_at_width(model, task, width, prepared, calibration)
+            rows.append({"width": width, "params": count(model, width), **metrics})
     finally:
         set_width(model, None)
     return rows

@@ -39,14 +39,14 @@ def validate(
     """
     was_training = model.training
     model.eval()
-    prepared = task.prepare_eval(model, split)
+    prepared = {split: task.prepare_eval(model, split)}
     calibration = task.prepare_eval(model, "calibration") if recalibrate_bn else None
     metrics = {}
     try:
         for width in widths:
             metrics[f"{split}_{task.metric}@{width or 'full'}"] = evaluate_at_width(
                 model, task, width, prepared, calibration
-            )
+            )[split]
     finally:
         set_width(model, None)
         model.train(was_training)

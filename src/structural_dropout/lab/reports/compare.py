@@ -9,10 +9,20 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from ..sweep import read_table
-from .plots import metric_column, save_figure
+from ..sweep import metric_columns, read_table
+from .plots import save_figure
 
-COLUMNS = ["method", "setting", "width", "params", "accuracy", "train_runs", "train_seconds"]
+COLUMNS = [
+    "method",
+    "setting",
+    "seed",
+    "width",
+    "params",
+    "val_accuracy",
+    "accuracy",
+    "train_runs",
+    "train_seconds",
+]
 
 
 def method_setting(method: dict) -> str:
@@ -27,8 +37,9 @@ def collect_methods(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
     """One row per method run and width from run directories holding ``run.json`` and
     ``sweep.csv`` (each trained with ``method=...``).
 
-    ``train_runs`` / ``train_seconds``: the training runs a method needs for all of its rows and
-    their total wall time (``independent``: one run per width; a one-run method: its one run).
+    ``train_runs`` / ``train_seconds``: the training runs a method needs for all of its rows
+    and their total wall time, per seed (mean over seeds) (``independent``: one run per width; a
+    one-run method: its one run).
     """
     frames = []
     for run_dir in map(Path, run_dirs):
@@ -40,7 +51,11 @@ def collect_methods(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
         if not method:
             raise ValueError(f"{run_dir} was not trained with method=...")
         frame = read_table(run_dir / "sweep.csv")
-        frame = frame.rename(columns={metric_column(frame): "accuracy"})
+        val, test = metric_columns(frame)
+        if val is None:
+            raise ValueError(f"{run_dir}/sweep.csv has no validation column: rerun or re-sweep it")
+        frame = frame.rename(columns={val: "val_accuracy", test: "accuracy"})
+        frame.insert(0, "seed", run["seed"])
         frame.insert(0, "setting", method_setting(method))
         frame.insert(0, "method", method["name"])
         frame["seconds"] = run["train_seconds"]
@@ -48,41 +63,104 @@ def collect_methods(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
     if not frames:
         raise FileNotFoundError("no runs to compare")
     table = pd.concat(frames, ignore_index=True)
-    runs = table.drop_duplicates(["method", "setting"]).groupby("method")["seconds"]
-    table["train_runs"] = table["method"].map(runs.count())
-    table["train_seconds"] = table["method"].map(runs.sum()).round(1)
+    runs = table.drop_duplicates(["method", "setting", "seed"])
+    per_seed = runs.groupby(["method", "seed"])["seconds"].agg(["count", "sum"])
+    table["train_runs"] = table["method"].map(per_seed["count"].groupby("method").max())
+    table["train_seconds"] = table["method"].map(per_seed["sum"].groupby("method").mean()).round(1)
     return table[COLUMNS]
+
+
+def _models(group: pd.DataFrame) -> pd.DataFrame:
+    """One row per model of a method (setting and width), its accuracies averaged over seeds."""
+    stats = group.groupby(["setting", "width"], sort=False).agg(
+        params=("params", "first"),
+        val=("val_accuracy", "mean"),
+        mean=("accuracy", "mean"),
+        std=("accuracy", "std"),
+        seeds=("seed", "nunique"),
+    )
+    return stats.reset_index()
 
 
 def budget_table(
     table: pd.DataFrame, fractions: Sequence[float] = (0.1, 0.25, 0.5), reference: str = "none"
 ) -> pd.DataFrame:
-    """Per method, the best accuracy among its models with at most each fraction of the full
-    model's parameters (the ``reference`` method's largest), and its training runs."""
+    """Per method and parameter budget (a fraction of the ``reference`` method's largest model),
+    the model within the budget with the best mean validation accuracy: its width and its test
+    accuracy over seeds (``<budget> params``: mean, ``<budget> std``); the same for the full
+    width; the seeds and the method's training runs."""
     full = table.loc[table["method"] == reference, "params"].max()
     rows = []
     for method, group in table.groupby("method", sort=False):
-        row = {"method": method}
+        models = _models(group)
+        row = {"method": method, "seeds": int(models["seeds"].min())}
         for fraction in fractions:
-            within = group[group["params"] <= fraction * full]
-            best = within.loc[within["accuracy"].idxmax()] if len(within) else None
-            row[f"{fraction:.0%} params"] = None if best is None else float(best["accuracy"])
-            row[f"{fraction:.0%} width"] = None if best is None else int(best["width"])
-        row["full width"] = float(group.loc[group["params"].idxmax(), "accuracy"])
+            within = models[models["params"] <= fraction * full]
+            best = within.loc[within["val"].idxmax()] if len(within) else None
+            name = f"{fraction:.0%}"
+            row[f"{name} width"] = None if best is None else int(best["width"])
+            row[f"{name} params"] = None if best is None else float(best["mean"])
+            row[f"{name} std"] = None if best is None else float(best["std"])
+        widest = models.loc[models["params"].idxmax()]
+        row["full width"], row["full std"] = float(widest["mean"]), float(widest["std"])
         row["train_runs"] = int(group["train_runs"].iloc[0])
         rows.append(row)
     return pd.DataFrame(rows)
 
 
+def paired_gaps(table: pd.DataFrame, method: str, reference: str) -> pd.DataFrame:
+    """At each width both methods have, ``method``'s test accuracy minus ``reference``'s, paired
+    by seed: mean, standard error over the seeds they share, and whether the gap is larger than
+    twice its standard error (the bar for a claim)."""
+    pick = ["seed", "width", "accuracy"]
+    ours = table.loc[table["method"] == method, pick]
+    theirs = table.loc[table["method"] == reference, pick]
+    if ours.empty or theirs.empty:
+        raise ValueError(f"no rows of {method if ours.empty else reference!r} to compare")
+    pairs = ours.merge(theirs, on=["seed", "width"], suffixes=("", "_ref"))
+    pairs["gap"] = pairs["accuracy"] - pairs["accuracy_ref"]
+    stats = pairs.groupby("width")["gap"].agg(["mean", "std", "count"]).reset_index()
+    stats["se"] = stats["std"] / stats["count"] ** 0.5
+    stats["significant"] = (stats["count"] >= 2) & (stats["mean"].abs() > 2 * stats["se"])
+    return stats.rename(columns={"count": "seeds"})[["width", "seeds", "mean", "se", "significant"]]
+
+
 def methods_figure(table: pd.DataFrame, out_path: str | Path) -> Path:
-    """Accuracy vs parameters (log x), one curve per method (separate runs drawn as points)."""
+    """Test accuracy vs parameters (log x), one curve per method: the mean over seeds, a band of
+    ± one standard deviation where there are several (separate runs drawn as points)."""
+    if "seed" not in table:  # comparison tables written before seeds were recorded: seed 0 only
+        table = table.assign(seed=0)
     fig, ax = plt.subplots(figsize=(7.2, 4.6))
+    seeds = table.groupby("method")["seed"].nunique()
     for method, group in table.groupby("method", sort=False):
-        group = group.sort_values("params")
-        style = "o-" if group["setting"].nunique() > 1 else "-"
-        ax.plot(group["params"], group["accuracy"], style, ms=4, lw=1.2, label=method)
+        models = group.groupby(["setting", "width"], sort=False).agg(
+            params=("params", "mean"), mean=("accuracy", "mean"), std=("accuracy", "std")
+        )
+        models = models.reset_index().sort_values("params")
+        style = "o-" if models["setting"].nunique() > 1 else "-"
+        line = ax.plot(
+            models["params"],
+            models["mean"],
+            style,
+            ms=4,
+            lw=1.2,
+            label=f"{method} (n={seeds[method]})",
+        )[0]
+        if seeds[method] > 1:
+            spread = models["std"].fillna(0)
+            ax.fill_between(
+                models["params"],
+                models["mean"] - spread,
+                models["mean"] + spread,
+                color=line.get_color(),
+                alpha=0.2,
+            )
     ax.set_xscale("log")
-    ax.set(xlabel="parameters (log scale)", ylabel="accuracy", title="Accuracy vs parameters")
+    ax.set(
+        xlabel="parameters (log scale)",
+        ylabel="test accuracy",
+        title="Accuracy vs parameters (mean ± std over seeds)",
+    )
     best = table["accuracy"].max()
     ax.set_ylim(max(0.0, best - 0.25), best + 0.01)  # the interesting range; chance is far below
     ax.grid(alpha=0.3, which="both")

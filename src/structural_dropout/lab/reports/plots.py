@@ -12,17 +12,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ...io import atomic_write  # noqa: E402
-from ..sweep import read_table  # noqa: E402
+from ..sweep import metric_columns, read_table  # noqa: E402
 
 FIGURES = ("metric_vs_width", "params_vs_width", "metric_vs_params")
-
-
-def metric_column(df: pd.DataFrame) -> str:
-    """The one column of a sweep CSV that is neither width nor params."""
-    others = [c for c in df.columns if c not in ("width", "params")]
-    if len(others) != 1:
-        raise ValueError(f"expected one metric column beside width and params, got {others}")
-    return others[0]
 
 
 def pareto_frontier(df: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -32,8 +24,12 @@ def pareto_frontier(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     return df[df[metric] > best_before]
 
 
-def marked_widths(df: pd.DataFrame, metric: str) -> dict[str, int]:
-    """Smallest width reaching the best, the median and the lower-quartile score of the sweep."""
+def marked_widths(df: pd.DataFrame, metric: str | None = None) -> dict[str, int]:
+    """Smallest width reaching the best, the median and the lower-quartile score of ``metric``
+    (None: the validation column when the table has one, else the test column)."""
+    if metric is None:
+        val, test = metric_columns(df)
+        metric = val or test
     df = df.sort_values("width")
     levels = {
         "best": df[metric].max(),
@@ -59,20 +55,22 @@ def sweep_figures(csv_path: str | Path, out_dir: str | Path | None = None) -> li
     out_dir = Path(out_dir) if out_dir is not None else csv_path.parent
     out_dir.mkdir(parents=True, exist_ok=True)
     df = read_table(csv_path).sort_values("width")
-    metric = metric_column(df)
+    val, metric = metric_columns(df)
     label = metric.upper() if metric == "psnr" else metric.capitalize()
     paths = [out_dir / f"{name.replace('metric', metric)}.png" for name in FIGURES]
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    ax.plot(df["width"], df[metric], lw=1, color="0.6", label="every width")
+    if val is not None:
+        ax.plot(df["width"], df[val], lw=0.8, color="0.8", label="every width (validation)")
+    ax.plot(df["width"], df[metric], lw=1, color="0.5", label="every width (test)")
     front = pareto_frontier(df, metric)
-    ax.step(front["width"], front[metric], where="post", color="C0", label="Pareto frontier")
-    for (name, width), color in zip(
-        marked_widths(df, metric).items(), ("C3", "C2", "C1"), strict=True
-    ):
+    ax.step(front["width"], front[metric], where="post", color="C0", label="Pareto frontier (test)")
+    chosen_on = "validation" if val is not None else "test: no validation column"
+    for (name, width), color in zip(marked_widths(df).items(), ("C3", "C2", "C1"), strict=True):
         value = df.loc[df["width"] == width, metric].iloc[0]
         ax.axvline(width, color=color, ls="--", lw=0.8)
-        ax.plot(width, value, "o", color=color, label=f"{name}: width {width} ({value:.4g})")
+        ax.plot(width, value, "o", color=color, label=f"{name}: width {width} (test {value:.4g})")
+    ax.plot([], [], " ", label=f"marked widths chosen on {chosen_on}")
     ax.set(xlabel="hidden width kept", ylabel=label, title=f"{label} vs hidden width")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
@@ -99,7 +97,7 @@ def compare_sweeps(csvs: dict[str, str | Path], out_path: str | Path) -> Path:
     label = None
     for name, csv_path in csvs.items():
         df = read_table(csv_path).sort_values("width")
-        metric = metric_column(df)
+        metric = metric_columns(df)[1]
         label = metric.upper() if metric == "psnr" else metric.capitalize()
         ax.plot(df["width"], df[metric], lw=1.2, label=name)
     ax.set(xlabel="hidden width kept", ylabel=label, title=f"{label} vs hidden width")
@@ -120,10 +118,9 @@ def seed_bands(df: pd.DataFrame, out_path: str | Path, seed_column: str = "seed"
         and not pd.api.types.is_object_dtype(df[c])
         and c in ("accuracy", "psnr")
     )
+    measured = ("run", "width", "params", metric, f"val_{metric}", seed_column)
     settings = [  # the overrides that differ between runs; constant ones name no curve
-        c
-        for c in df.columns
-        if c not in ("run", "width", "params", metric, seed_column) and df[c].nunique() > 1
+        c for c in df.columns if c not in measured and df[c].nunique() > 1
     ]
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     groups = df.groupby(settings) if settings else [((), df)]
