@@ -4,7 +4,7 @@ RUN := $(UV) run --frozen
 PY := $(RUN) python
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint reproduce-mnist reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn reproduce-liif reproduce-liif-paper-rule reproduce-liif-plain trials-pointnet trials-liif compare-mnist bench sweep-mnist figures clean
+.PHONY: help setup test lint reproduce-mnist reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn reproduce-liif reproduce-liif-paper-rule reproduce-liif-plain trials-pointnet trials-liif tune-mnist compare-mnist bench sweep-mnist figures clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -54,6 +54,14 @@ trials-pointnet: ## PointNet: rescaling x gradient clipping, 5 epochs each, judg
 trials-liif: ## LIIF: rescaling on or off, 500 steps each, judged on the validation images (~6 min) -> results/liif/trials.csv
 	$(PY) scripts/train.py grid=liif_trials hydra.sweep.dir=multirun/trials_liif
 	$(PY) scripts/aggregate.py multirun/trials_liif results/liif/trials.csv
+
+TUNE_METHODS := structural nested sandwich distilled nested_distill dropout compaction drop_pruning
+
+tune-mnist: ## MNIST: every method's knobs, the same budget each, seed 0, on validation (configs/grid/tune_mnist_*.yaml; resumable) -> results/compare/tuning.csv
+	for method in $(TUNE_METHODS); do \
+		$(PY) scripts/train.py grid=tune_mnist_$$method hydra.sweep.dir=multirun/tune_mnist/$$method || exit 1; \
+	done
+	$(PY) scripts/tune.py multirun/tune_mnist results/compare/tuning.csv
 
 COMPARE_DIR := multirun/compare_mnist/$(shell date +%Y-%m-%d_%H-%M-%S)
 COMPARE_PARTS := one_run independent compaction drop_pruning

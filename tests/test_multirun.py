@@ -26,7 +26,7 @@ def test_parallel_multirun_aggregates_into_one_table(
     table = collect_runs(sweep_dir)
     # every override is a column (constant ones too), then the sweep's own columns
     assert table.columns[0] == "run" and {"p", "seed", "profile", "download"} <= set(table.columns)
-    assert list(table.columns[-3:]) == ["width", "params", "accuracy"]
+    assert list(table.columns[-4:]) == ["width", "params", "val_accuracy", "accuracy"]
     jobs = 2 * len(seeds)
     assert len(table) == jobs * 5  # runs x 5 smoke widths
     assert sorted(set(zip(table["p"], table["seed"], strict=True))) == sorted(

@@ -2,12 +2,14 @@
 
 import pytest
 import torch
+from test_configs import compose_train
 
 from experiments.mnist.task import MnistTask
 from structural_dropout import TruncatableMLP
 from structural_dropout.io import atomic_write
 from structural_dropout.lab.checkpoint import load_checkpoint
 from structural_dropout.lab.provenance import seed_everything
+from structural_dropout.lab.run import train_and_sweep
 from structural_dropout.lab.training import TrainerSettings, train
 from structural_dropout.spec import DropoutSpec
 
@@ -127,3 +129,28 @@ def test_same_seed_gives_bit_identical_weights(tmp_path, fake_mnist):
     assert [r["val_accuracy@8"] for r in first_history] == [
         r["val_accuracy@8"] for r in second_history
     ]
+
+
+def test_resume_auto_skips_finished_runs_and_continues_interrupted_ones(tmp_path, fake_mnist):
+    """An interrupted grid (resume=auto) skips its finished jobs, continues a job killed after
+    its checkpoint (same sweep, byte for byte), and refuses a folder of another config."""
+    config = compose_train(
+        "profile=smoke", f"data_dir={fake_mnist}", "task.download=false", "resume=auto",
+        "trainer.epochs=2",
+    )  # fmt: skip
+    out = tmp_path / "job"
+    first = train_and_sweep(config, out)
+    sweep_bytes, run_json = (out / "sweep.csv").read_bytes(), (out / "run.json").read_bytes()
+    again = train_and_sweep(config, out)  # finished: nothing is redone
+    assert again["history"] == first["history"] and (out / "run.json").read_bytes() == run_json
+    (out / "run.json").unlink()  # killed after training, before run.json: continue from there
+    (out / "sweep.csv").unlink()
+    resumed = train_and_sweep(config, out)
+    assert resumed["resumed_from_epoch"] == 2 and (out / "sweep.csv").read_bytes() == sweep_bytes
+    assert resumed["train_seconds"] == first["train_seconds"]  # no training redone or counted
+    other = compose_train(
+        "profile=smoke", f"data_dir={fake_mnist}", "task.download=false", "resume=auto",
+        "trainer.epochs=2", "seed=1",
+    )  # fmt: skip
+    with pytest.raises(ValueError, match=r"differs in \['seed'\]"):
+        train_and_sweep(other, out)

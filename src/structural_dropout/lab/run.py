@@ -7,6 +7,7 @@ or ``build.rebuild`` (from a checkpoint), once.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -108,9 +109,32 @@ def _sweep_and_report(run: Run, sweep_config: DictConfig, out_dir: Path, info: d
     return info
 
 
+def _finished_run(config: DictConfig, out_dir: Path, resolved: dict) -> dict | None:
+    """With ``resume=auto``, the summary of a run already finished in ``out_dir`` with this very
+    config (so an interrupted grid skips its finished jobs); another config there is an error."""
+    run_json = out_dir / "run.json"
+    if config.resume != "auto" or not run_json.is_file():
+        return None
+    info = json.loads(run_json.read_text())
+    ours = json.loads(json.dumps(resolved))  # as run.json stores it
+    differ = sorted(
+        k for k in ours.keys() | info["config"].keys() if ours.get(k) != info["config"].get(k)
+    )
+    if differ:
+        raise ValueError(
+            f"{out_dir} holds a finished run whose config differs in {differ}; "
+            "choose another run directory"
+        )
+    log.info("%s: finished already with this config (resume=auto), skipped", out_dir)
+    return info
+
+
 def _resume_state(config: DictConfig, checkpoint: Path, resolved: dict) -> dict | None:
-    """The checkpoint to continue from when ``resume=true``; it must be of the same model."""
-    if not config.resume:
+    """The checkpoint to continue from when ``resume=true`` (or ``auto`` and there is one); it
+    must be of the same model."""
+    if config.resume not in (True, False, "auto"):
+        raise ValueError(f"resume must be true, false or auto, got {config.resume!r}")
+    if not config.resume or (config.resume == "auto" and not checkpoint.is_file()):
         return None
     if not checkpoint.is_file():
         raise FileNotFoundError(
@@ -133,6 +157,9 @@ def train_and_sweep(config: DictConfig, out_dir: str | Path) -> dict:
     seed_everything(config.seed)
     device = resolve_device(config.device)
     resolved = OmegaConf.to_container(config, resolve=True)
+    finished = _finished_run(config, out_dir, resolved)
+    if finished is not None:
+        return finished
     info = {"config": resolved, "seed": config.seed, **provenance(device)}  # before any work
     run = build_run(config, device)
     checkpoint = out_dir / "checkpoint.pt"
@@ -153,7 +180,10 @@ def train_and_sweep(config: DictConfig, out_dir: str | Path) -> dict:
             resume=resume,
             progress=config.progress,
         )
-    info["train_seconds"] = round(time.perf_counter() - start, 2)
+    # Every session's training time (a resumed run's history holds the earlier ones').
+    info["train_seconds"] = round(
+        history[-1]["seconds"] if history else time.perf_counter() - start, 2
+    )
     info["history"] = history
     run.finish_training()
     write_table(out_dir / "history.csv", history)

@@ -18,6 +18,7 @@ from ..layers.dropout import set_width
 from ..rules import Sandwich, sandwich_loss
 from .checkpoint import save_checkpoint
 from .logs import progress_bar
+from .provenance import native_bf16
 from .sweep import evaluate_at_width
 from .task import Task
 
@@ -181,6 +182,13 @@ def train(
     checkpoint written before it stays valid. Each validation is logged (``logging``).
     """
     device_type = next(model.parameters()).device.type
+    if settings.precision == "bf16" and device_type == "cpu" and native_bf16() is False:
+        log.warning(
+            "trainer.precision=bf16 on a CPU without bfloat16 instructions (%s): autocast is "
+            "emulated and many times slower than fp32 here (PointNet's step: 5.8 s vs 0.87 s on "
+            "AVX2); trainer.precision=fp32 is faster, with other rounding",
+            torch.backends.cpu.get_cpu_capability(),
+        )
     history: list[dict] = []
     first_epoch = 1
     if resume is not None:
@@ -204,7 +212,8 @@ def train(
         steps_per_epoch,
         first_epoch,
     )
-    start = time.perf_counter()
+    # "seconds" counts the training wall time of every session of the run (resumes included).
+    start = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
     for epoch in range(first_epoch, settings.epochs + 1):
         model.train()
         loss_sum, steps = 0.0, 0
