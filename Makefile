@@ -4,7 +4,7 @@ RUN := $(UV) run --frozen
 PY := $(RUN) python
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint reproduce-mnist reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn reproduce-liif reproduce-liif-paper-rule reproduce-liif-plain trials-pointnet trials-liif tune-mnist compare-mnist bench sweep-mnist figures clean
+.PHONY: help setup test lint reproduce-mnist reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn reproduce-liif reproduce-liif-paper-rule reproduce-liif-plain trials-pointnet trials-liif tune-mnist compare-mnist bench sweep-mnist render figures clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -78,6 +78,9 @@ bench: ## benchmarks behind the speed claims (~4 min) -> results/bench/bench.csv
 sweep-mnist: ## MNIST: 5 seeds x p in {0,0.25,0.5,1}, 2 runs at a time (~25 min) -> results/mnist/seeds.csv
 	$(PY) scripts/train.py grid=mnist_seeds hydra.sweep.dir=multirun/mnist_seeds
 	$(PY) scripts/aggregate.py multirun/mnist_seeds results/mnist/seeds.csv
+
+render: ## regenerate every table of README.md, results/*/README.md and docs/ from the committed CSVs
+	$(PY) scripts/render.py
 
 figures: ## redraw every figure from the committed CSVs in results/
 	$(PY) scripts/figures.py results

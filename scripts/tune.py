@@ -1,0 +1,36 @@
+"""Score every tuning trial on validation and name each method's choice:
+
+    python scripts/tune.py multirun/tune_mnist results/compare/tuning.csv
+
+Writes the CSV (method,setting,runs,val_score,val_full,train_seconds,chosen) and
+``<name>_runs.json`` (every run's provenance), and prints the chosen setting of each method.
+"""
+
+import sys
+from pathlib import Path
+
+from structural_dropout.io import atomic_write
+from structural_dropout.lab.checkpoint import write_json
+from structural_dropout.lab.logs import one_line_errors
+from structural_dropout.lab.reports.aggregate import runs_provenance
+from structural_dropout.lab.reports.tuning import tuning_table
+
+
+@one_line_errors
+def main(root: Path, out_csv: Path) -> None:
+    table = tuning_table(root)
+    atomic_write(out_csv, lambda tmp: table.to_csv(tmp, index=False))
+    provenance = [
+        r | {"run": f"{folder.name}/{r['run']}"}
+        for folder in sorted(p for p in root.iterdir() if p.is_dir())
+        for r in runs_provenance(folder)
+    ]
+    write_json(out_csv.with_name(f"{out_csv.stem}_runs.json"), provenance)
+    print(f"{out_csv}: {len(table)} trials of {table['method'].nunique()} methods")
+    print(table[table["chosen"]].to_string(index=False))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        raise SystemExit(__doc__)
+    main(Path(sys.argv[1]), Path(sys.argv[2]))

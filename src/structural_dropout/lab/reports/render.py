@@ -1,0 +1,283 @@
+"""Tables of the README and the results notes, generated from the committed CSVs.
+
+A document marks each generated table with a pair of comments::
+
+    <!-- table: mnist_widths -->
+    | ... the generated table ... |
+    <!-- /table -->
+
+``render_text`` replaces what stands between them with ``TABLES[name](results_dir)``;
+``scripts/render.py`` (``make render``) does it for every document, and its ``--check`` mode
+(run by the tests) fails when a document's table and the files disagree. Widths quoted from a
+sweep (a best width) are chosen on its validation column and reported on its test column.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from ..sweep import metric_columns, read_table
+
+BLOCK = re.compile(r"(<!-- table: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /table -->)", re.S)
+
+
+def percent(value: float, digits: int = 1) -> str:
+    return f"{100 * value:.{digits}f}%"
+
+
+def count(value: float) -> str:
+    """Parameters the way the tables write them: 807, 55 k, 1.41 M."""
+    if value >= 1e6:
+        return f"{value / 1e6:.2f} M"
+    return f"{value / 1e3:.1f} k" if value >= 1e4 else f"{value:,.0f}"
+
+
+def markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def at_widths(table: pd.DataFrame, column: str, widths: Sequence[int]) -> list[float]:
+    """``column`` at each of ``widths`` (each must be in the table: no silent gaps)."""
+    indexed = table.set_index("width")[column]
+    missing = [w for w in widths if w not in indexed.index]
+    if missing:
+        raise KeyError(f"widths {missing} are not in the sweep")
+    return [float(indexed[w]) for w in widths]
+
+
+def best_on_validation(table: pd.DataFrame) -> pd.Series:
+    """The smallest width with the best validation score (its test score reported beside)."""
+    val, _ = metric_columns(table)
+    if val is None:
+        raise ValueError("the sweep has no validation column to choose a width on")
+    table = table.sort_values("width")
+    return table.loc[table[val].idxmax()]
+
+
+def sweep_rows(sweeps: dict[str, Path], widths: Sequence[int], digits: int = 1) -> list[list[str]]:
+    """Per named sweep, its test (and, where it has one, validation) metric at ``widths``."""
+    rows = []
+    for name, path in sweeps.items():
+        table = read_table(path)
+        val, test = metric_columns(table)
+        rows.append(
+            [f"{name}: test", *map(lambda v: percent(v, digits), at_widths(table, test, widths))]
+        )
+        if val is not None:
+            rows.append(
+                [
+                    f"{name}: validation",
+                    *(percent(v, digits) for v in at_widths(table, val, widths)),
+                ]
+            )
+    return rows
+
+
+def mnist_widths(results: Path) -> str:
+    widths = [8, 16, 32, 64, 128, 256]
+    sweeps = {
+        "structural dropout, p=1": results / "mnist" / "sweep.csv",
+        "plain training, truncated": results / "mnist" / "none" / "sweep.csv",
+    }
+    params = at_widths(read_table(sweeps["structural dropout, p=1"]), "params", widths)
+    rows = [*sweep_rows(sweeps, widths), ["parameters", *map(count, params)]]
+    return markdown(["width", *map(str, widths)], rows)
+
+
+def mnist_facts(results: Path) -> str:
+    """The numbers the MNIST prose quotes, each with the file it comes from."""
+    ours = read_table(results / "mnist" / "sweep.csv")
+    plain = read_table(results / "mnist" / "none" / "sweep.csv")
+    best = best_on_validation(ours)
+    full = ours["width"].max()
+    share = at_widths(ours, "params", [64])[0] / at_widths(ours, "params", [full])[0]
+    rows = [
+        [
+            "best width on validation (smallest reaching the best)",
+            f"{int(best['width'])}: validation {percent(best['val_accuracy'], 2)}, "
+            f"test {percent(best['accuracy'], 2)}",
+            "`mnist/sweep.csv`",
+        ],
+        [
+            "width 64: parameters, share of the full model",
+            f"{count(at_widths(ours, 'params', [64])[0])}, {percent(share)}",
+            "`mnist/sweep.csv`",
+        ],
+        [
+            "full width, test: structural dropout vs plain",
+            f"{percent(at_widths(ours, 'accuracy', [full])[0], 2)} vs "
+            f"{percent(at_widths(plain, 'accuracy', [full])[0], 2)}",
+            "`mnist/sweep.csv`, `mnist/none/sweep.csv`",
+        ],
+    ]
+    return markdown(["quantity", "value", "file"], rows)
+
+
+def mnist_seeds(results: Path) -> str:
+    table = pd.read_csv(results / "mnist" / "seeds.csv")
+    widths = [16, 32, 64, 256]
+    rows = []
+    for p, group in table.groupby("p"):
+        stats = group.groupby("width")["accuracy"].agg(["mean", "std", "count"])
+        cells = [
+            f"{100 * stats.loc[w, 'mean']:.2f} ± {100 * stats.loc[w, 'std']:.2f}%" for w in widths
+        ]
+        rows.append([f"{p:g}" + (" (plain)" if p == 0 else ""), *cells, int(stats["count"].min())])
+    return markdown(["p", *(f"width {w}" for w in widths), "seeds"], rows)
+
+
+def pointnet_widths(results: Path) -> str:
+    widths = [4, 8, 16, 32, 64, 128, 256, 512]
+    path = results / "pointnet" / "sweep.csv"
+    params = at_widths(read_table(path), "params", widths)
+    rows = [*sweep_rows({"accuracy": path}, widths), ["parameters", *map(count, params)]]
+    return markdown(["width", *map(str, widths)], rows)
+
+
+def pointnet_shared_bn(results: Path) -> str:
+    widths = [1, 9, 17, 33, 65, 129, 257, 512]
+    sweeps = {
+        "recalibrated per width": results / "pointnet" / "sweep.csv",
+        "shared statistics": results / "pointnet" / "shared_bn" / "sweep.csv",
+    }
+    return markdown(["width", *map(str, widths)], sweep_rows(sweeps, widths))
+
+
+def _psnr(table: pd.DataFrame, dataset: str, scale: int, widths: Sequence[int]) -> list[str]:
+    part = table[(table["dataset"] == dataset) & (table["scale"] == scale)]
+    return [f"{v:.2f}" for v in at_widths(part, "psnr", widths)]
+
+
+def liif_psnr(results: Path) -> str:
+    widths = [16, 32, 64, 256]
+    sweep = read_table(results / "liif" / "sweep.csv")
+    bicubic = pd.read_csv(results / "liif" / "bicubic.csv").set_index(["dataset", "scale"])["psnr"]
+    cases = [("val", 2), ("val", 4)] if "val" in set(sweep["dataset"]) else []
+    cases += [("Set5", 2), ("Set5", 4), ("Set14", 4)]
+    rows = [
+        [
+            f"{dataset} ×{scale}",
+            f"{bicubic[(dataset, scale)]:.2f}",
+            *_psnr(sweep, dataset, scale, widths),
+        ]
+        for dataset, scale in cases
+    ]
+    part = sweep[(sweep["dataset"] == "Set5") & (sweep["scale"] == 2)]
+    rows.append(["decoder parameters", "", *map(count, at_widths(part, "params", widths))])
+    header = ["Y-PSNR (dB)", "bicubic", *(f"width {w}" for w in widths)]
+    return markdown(header, rows)
+
+
+def liif_plain(results: Path) -> str:
+    """The plain model at full width and truncated, beside the nested model's full width."""
+    ours = read_table(results / "liif" / "sweep.csv")
+    plain = read_table(results / "liif" / "none" / "sweep.csv")
+    full = int(ours["width"].max())
+    rows = []
+    for scale in (2, 3, 4):
+        mine = float(_psnr(ours, "Set5", scale, [full])[0])
+        theirs = float(_psnr(plain, "Set5", scale, [full])[0])
+        part = plain[(plain["dataset"] == "Set5") & (plain["scale"] == scale)]
+        truncated = part[part["width"] <= 128]["psnr"]
+        rows.append(
+            [
+                f"Set5 ×{scale}",
+                f"{theirs:.2f}",
+                f"{truncated.min():.2f} – {truncated.max():.2f}",
+                f"{mine:.2f}",
+                f"{mine - theirs:+.2f}",
+            ]
+        )
+    header = [
+        "test (dB)", "plain, full width", "plain, widths ≤ 128", "nested, full width", "difference"
+    ]  # fmt: skip
+    return markdown(header, rows)
+
+
+def compare_methods(results: Path) -> str:
+    """Test accuracy per method at a few widths: mean ± std over seeds where there are several."""
+    table = pd.read_csv(results / "compare" / "mnist.csv")
+    if "seed" not in table:  # comparisons written before seeds were recorded: seed 0 only
+        table = table.assign(seed=0)
+    widths = [16, 32, 64, 256]
+    rows = []
+    for method, group in table.groupby("method", sort=False):
+        stats = group.groupby("width")["accuracy"].agg(["mean", "std", "count"])
+        cells = []
+        for w in widths:
+            if w not in stats.index:
+                cells.append("")
+            elif stats.loc[w, "count"] > 1:
+                cells.append(f"{100 * stats.loc[w, 'mean']:.2f} ± {100 * stats.loc[w, 'std']:.2f}")
+            else:
+                cells.append(f"{100 * stats.loc[w, 'mean']:.2f}")
+        runs = int(group["train_runs"].iloc[0])
+        rows.append([method, *cells, runs, group["seed"].nunique()])
+    header = [
+        "method (test accuracy, %)",
+        *(f"width {w}" for w in widths),
+        "training runs",
+        "seeds",
+    ]
+    return markdown(header, rows)
+
+
+def bench(results: Path) -> str:
+    table = pd.read_csv(results / "bench" / "bench.csv")
+    rows = []
+    for name, group in table.groupby("benchmark", sort=False):
+        if len(group) > 1:
+            ratio = f"{group['ratio'].min():.3f} – {group['ratio'].max():.3f} ({len(group)} cases)"
+        else:
+            row = group.iloc[0]
+            ratio = f"{row['ratio']:.4g} ({row['baseline_s']:.4g} s vs {row['candidate_s']:.4g} s)"
+        rows.append([f"`{name}`", ratio])
+    return markdown(["benchmark", "ratio candidate / baseline (committed)"], rows)
+
+
+TABLES: dict[str, Callable[[Path], str]] = {
+    fn.__name__: fn
+    for fn in (
+        mnist_widths,
+        mnist_facts,
+        mnist_seeds,
+        pointnet_widths,
+        pointnet_shared_bn,
+        liif_psnr,
+        liif_plain,
+        compare_methods,
+        bench,
+    )
+}
+
+
+def render_text(text: str, results: Path) -> str:
+    """``text`` with every marked table regenerated; an unknown table name is an error."""
+
+    def fill(match: re.Match) -> str:
+        name = match["name"]
+        if name not in TABLES:
+            raise KeyError(f"unknown generated table {name!r}; known: {sorted(TABLES)}")
+        return match.group(1) + TABLES[name](results) + match.group(4)
+
+    return BLOCK.sub(fill, text)
+
+
+def render_files(paths: Sequence[Path], results: Path, write: bool = True) -> list[Path]:
+    """Regenerate the tables of ``paths``; returns the files whose text changed (written back
+    unless ``write`` is false: the check mode)."""
+    changed = []
+    for path in paths:
+        text = path.read_text()
+        new = render_text(text, results)
+        if new != text:
+            changed.append(path)
+            if write:
+                path.write_text(new)
+    return changed

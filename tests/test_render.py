@@ -1,0 +1,48 @@
+"""Generated tables: the committed documents agree with the committed files, and a drift shows."""
+
+import runpy
+
+import pandas as pd
+import pytest
+
+from conftest import REPO
+from structural_dropout.lab.reports.render import TABLES, best_on_validation, render_text
+
+SCRIPT = runpy.run_path(str(REPO / "scripts" / "render.py"))
+
+
+def test_every_committed_table_matches_its_files():
+    documents = SCRIPT["documents"](REPO)
+    stale = SCRIPT["render_files"](documents, REPO / "results", write=False)
+    assert not stale, f"run `make render`: {stale}"
+    used = {
+        name
+        for path in documents
+        for name in TABLES
+        if f"<!-- table: {name} -->" in path.read_text()
+    }
+    assert used == set(TABLES)  # every generator feeds a document
+
+
+def test_a_typed_number_in_a_table_is_caught():
+    readme = (REPO / "README.md").read_text()
+    start = readme.index("<!-- table: mnist_widths -->")
+    line = readme.index("\n| structural", start) + 1
+    end = readme.index("\n", line)
+    row = readme[line:end]
+    first = row.split("|")[2]  # width 8's cell
+    tampered = readme[:line] + row.replace(first, " 99.9% ", 1) + readme[end:]
+    assert tampered != readme
+    assert render_text(tampered, REPO / "results") == readme
+    with pytest.raises(KeyError, match="unknown generated table 'nope'"):
+        render_text("<!-- table: nope -->\nx\n<!-- /table -->", REPO / "results")
+
+
+def test_the_best_width_is_chosen_on_validation():
+    table = pd.DataFrame(
+        {"width": [1, 2, 3], "params": [1, 2, 3], "val_accuracy": [0.2, 0.9, 0.9],
+         "accuracy": [0.99, 0.1, 0.5]}
+    )  # fmt: skip
+    assert best_on_validation(table)["width"] == 2  # the smallest with the best validation
+    with pytest.raises(ValueError, match="no validation column"):
+        best_on_validation(table.drop(columns="val_accuracy"))

@@ -1,0 +1,54 @@
+"""The comparison's tuning: trials scored on validation only, one choice per method."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from structural_dropout.lab.reports.tuning import tuning_table
+
+
+def fake_job(folder, overrides: dict, widths, val, test, seconds=10.0):
+    (folder / ".hydra").mkdir(parents=True)
+    lines = "".join(f"- {k}={v}\n" for k, v in overrides.items())
+    (folder / ".hydra" / "overrides.yaml").write_text(lines)
+    (folder / "run.json").write_text(json.dumps({"seed": 0, "train_seconds": seconds}))
+    pd.DataFrame({"width": widths, "params": widths, "val_accuracy": val, "accuracy": test}).to_csv(
+        folder / "sweep.csv", index=False
+    )
+
+
+def test_trials_are_scored_on_validation_from_width_16(tmp_path):
+    root = tmp_path / "tune"
+    widths = [8, 16, 256]
+    # lower_bound=1 wins on validation at widths >= 16; lower_bound=8 wins on test and at
+    # width 8, which the score leaves out.
+    fake_job(root / "nested" / "0", {"method": "nested", "dropout.lower_bound": 1}, widths,
+             [0.1, 0.9, 0.95], [0.1, 0.5, 0.5])  # fmt: skip
+    fake_job(root / "nested" / "1", {"method": "nested", "dropout.lower_bound": 8}, widths,
+             [0.99, 0.85, 0.94], [0.99, 0.99, 0.99])  # fmt: skip
+    # a baseline: sparsity is its size, drop_back the knob; a trial spans every size
+    for i, (sparsity, drop_back, val) in enumerate(
+        [(0.5, 0.1, 0.9), (0.9, 0.1, 0.7), (0.5, 0.3, 0.8), (0.9, 0.3, 0.9)]
+    ):
+        overrides = {
+            "method": "drop_pruning",
+            "method.training.sparsity": sparsity,
+            "method.training.drop_back": drop_back,
+        }
+        fake_job(root / "drop_pruning" / str(i), overrides, [256], [val], [1 - val], seconds=5)
+    table = tuning_table(root).set_index(["method", "setting"])
+    assert table.loc[("nested", "lower_bound=1"), "val_score"] == pytest.approx(0.925)
+    assert table.loc[("nested", "lower_bound=8"), "val_score"] == pytest.approx(0.895)
+    assert table.loc[("nested", "lower_bound=1"), "val_full"] == pytest.approx(0.95)
+    chosen = table[table["chosen"]].index.tolist()
+    assert chosen == [("drop_pruning", "drop_back=0.3"), ("nested", "lower_bound=1")]
+    assert table.loc[("drop_pruning", "drop_back=0.3"), "runs"] == 2
+    assert table.loc[("drop_pruning", "drop_back=0.3"), "train_seconds"] == 10.0
+
+
+def test_a_folder_of_mixed_methods_is_refused(tmp_path):
+    fake_job(tmp_path / "x" / "0", {"method": "nested"}, [16], [0.5], [0.5])
+    fake_job(tmp_path / "x" / "1", {"method": "structural"}, [16], [0.5], [0.5])
+    with pytest.raises(ValueError, match="one method"):
+        tuning_table(tmp_path)
