@@ -1,5 +1,7 @@
 """The sandwich rule: which widths a training step trains, and how their losses combine."""
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -120,6 +122,38 @@ def test_batched_sandwich_equals_one_pass_per_width(distill):
         grads.append([p.grad.clone() for p in model.parameters()])
     for a, b in zip(*grads, strict=True):
         assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_batched_sandwich_with_batch_norm_differs_only_by_its_batch_statistics():
+    """With BatchNorm in training mode the batched pass normalizes each width-dependent unit over
+    all copies stacked (every width pooled) instead of over each width's own batch, and moves
+    the running statistics once per step instead of once per width: the gradients differ (as
+    Sandwich's docstring says). With the statistics frozen (BatchNorm in eval mode) they match."""
+    torch.manual_seed(0)
+    spec = DropoutSpec(per_sample=True, shared_cut=False, lower_bound=3)
+    model = TruncatableMLP(6, [16, 16], 3, spec, batch_norm=True).train()
+    batch = torch.randn(8, 6), torch.randn(8, 3)
+
+    def step(batched: bool, frozen: bool):
+        trial = copy.deepcopy(model)
+        for module in trial.modules():
+            if isinstance(module, torch.nn.BatchNorm1d):
+                module.train(not frozen)
+        rule = Sandwich(smallest=True, random=0, distill=True, batched=batched)
+        sandwich_loss(trial, RecordingTask(), batch, rule).backward()
+        grads = torch.cat([p.grad.flatten() for p in trial.parameters()])
+        tracked = [
+            m.num_batches_tracked.item()
+            for m in trial.modules()
+            if hasattr(m, "num_batches_tracked")
+        ]
+        return grads, tracked
+
+    (separate, tracked_separate), (batched, tracked_batched) = step(False, False), step(True, False)
+    assert (separate - batched).abs().max() > 1e-3
+    assert set(tracked_separate) == {2} and set(tracked_batched) == {1}  # per width vs per step
+    frozen = [step(b, True)[0] for b in (False, True)]
+    assert torch.allclose(*frozen, atol=1e-6)
 
 
 def test_batched_random_copies_draw_their_own_cuts_and_the_first_keeps_full_width():

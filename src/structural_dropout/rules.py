@@ -49,7 +49,14 @@ class Sandwich:
     so the narrow widths pull less on the shared weights (1: a plain mean).
     batched: run all widths in one forward pass over the batch repeated once per width (needs
     per-sample cuts: each copy's rows are cut at its width); cheaper than one pass per width
-    where steps are overhead-bound. Needs ``task.predict`` and ``task.criterion``.
+    where steps are overhead-bound. Needs ``task.predict`` and ``task.criterion``. Without
+    BatchNorm it gives the separate passes' gradients (tested). With BatchNorm in training mode
+    it does not: a width-dependent BatchNorm normalizes each unit over all copies stacked (every
+    width pooled, zeros of the copies cut below it included) instead of over each width's own
+    batch, and every BatchNorm moves its running statistics once per step instead of once per
+    width (a width-independent one, e.g. PointNet's per-point layers, normalizes each copy as
+    the batch alone would: a repeated batch has the same mean and variance). Tested: the
+    gradients differ by more than 1e-3, and match once the statistics are frozen.
     trunk_grad: scale of the gradient the narrower widths send back through each truncatable
     MLP's input into the layers before it (an encoder, a backbone). 1: those layers learn from
     every width alike; 0: from the full width only, as in plain training, so they serve the full

@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..sweep import metric_columns, read_table
+from .tuning import SIZE_KNOBS
 
 BLOCK = re.compile(r"(<!-- table: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /table -->)", re.S)
 
@@ -154,24 +155,51 @@ def _psnr(table: pd.DataFrame, dataset: str, scale: int, widths: Sequence[int]) 
     return [f"{v:.2f}" for v in at_widths(part, "psnr", widths)]
 
 
-def liif_psnr(results: Path) -> str:
-    widths = [16, 32, 64, 256]
+def _liif_table(results: Path, cases: Sequence[tuple[str, int]] | None) -> str:
+    """Y-PSNR of bicubic and a few decoder widths per dataset and scale (``cases``; None: every
+    one bicubic.csv holds), then the decoder's parameters."""
+    widths = [16, 32, 48, 64, 128, 256]
     sweep = read_table(results / "liif" / "sweep.csv")
     bicubic = pd.read_csv(results / "liif" / "bicubic.csv").set_index(["dataset", "scale"])["psnr"]
-    cases = [("val", 2), ("val", 4)] if "val" in set(sweep["dataset"]) else []
-    cases += [("Set5", 2), ("Set5", 4), ("Set14", 4)]
+    cases = list(bicubic.index) if cases is None else cases
+    rows = []
+    for dataset, scale in cases:
+        part = sweep[(sweep["dataset"] == dataset) & (sweep["scale"] == scale)].set_index("width")
+        cells = [f"{part.loc[w, 'psnr']:.2f}" if w in part.index else "" for w in widths]
+        rows.append([f"{dataset} ×{scale}", f"{bicubic[(dataset, scale)]:.2f}", *cells])
+    params = sweep.drop_duplicates("width").set_index("width")["params"]
+    rows.append(
+        ["decoder parameters", "", *(count(params[w]) if w in params else "" for w in widths)]
+    )
+    return markdown(["Y-PSNR (dB)", "bicubic", *(f"width {w}" for w in widths)], rows)
+
+
+def liif_psnr(results: Path) -> str:
+    return _liif_table(results, [("Set5", 2), ("Set5", 4), ("Set14", 4)])
+
+
+def liif_psnr_all(results: Path) -> str:
+    return _liif_table(results, None)
+
+
+def liif_facts(results: Path) -> str:
+    """Margins over bicubic that the LIIF prose quotes."""
+    sweep = read_table(results / "liif" / "sweep.csv")
+    bicubic = pd.read_csv(results / "liif" / "bicubic.csv").set_index(["dataset", "scale"])["psnr"]
+    keys = zip(sweep["dataset"], sweep["scale"], strict=True)
+    sweep = sweep.assign(margin=sweep["psnr"] - [bicubic[key] for key in keys])
+    core = sweep[sweep["dataset"].isin(["Set5", "Set14"]) & sweep["scale"].isin([2, 3, 4])]
+    above = core[core["width"] >= 32]
+    closest = above.loc[above["margin"].idxmin()]
+    full = core[core["width"] == core["width"].max()].set_index(["dataset", "scale"])["margin"]
     rows = [
-        [
-            f"{dataset} ×{scale}",
-            f"{bicubic[(dataset, scale)]:.2f}",
-            *_psnr(sweep, dataset, scale, widths),
-        ]
-        for dataset, scale in cases
-    ]
-    part = sweep[(sweep["dataset"] == "Set5") & (sweep["scale"] == 2)]
-    rows.append(["decoder parameters", "", *map(count, at_widths(part, "params", widths))])
-    header = ["Y-PSNR (dB)", "bicubic", *(f"width {w}" for w in widths)]
-    return markdown(header, rows)
+        ["smallest margin over bicubic, widths ≥ 32, Set5/Set14 ×2–×4",
+         f"{closest['dataset']} ×{closest['scale']} at width {closest['width']}: "
+         f"{closest['margin']:+.2f} dB"],
+        ["full width over bicubic: Set5 ×2, ×4",
+         f"{full[('Set5', 2)]:+.2f} dB, {full[('Set5', 4)]:+.2f} dB"],
+    ]  # fmt: skip
+    return markdown(["quantity (test sets)", "value (`liif/sweep.csv`, `liif/bicubic.csv`)"], rows)
 
 
 def liif_plain(results: Path) -> str:
@@ -200,23 +228,30 @@ def liif_plain(results: Path) -> str:
     return markdown(header, rows)
 
 
-def compare_methods(results: Path) -> str:
-    """Test accuracy per method at a few widths: mean ± std over seeds where there are several."""
+def _comparison(results: Path) -> pd.DataFrame:
     table = pd.read_csv(results / "compare" / "mnist.csv")
     if "seed" not in table:  # comparisons written before seeds were recorded: seed 0 only
         table = table.assign(seed=0)
+    return table
+
+
+def _mean_std(values: pd.Series) -> str:
+    if values.count() > 1:
+        return f"{100 * values.mean():.2f} ± {100 * values.std():.2f}"
+    return f"{100 * values.mean():.2f}"
+
+
+def compare_methods(results: Path) -> str:
+    """Test accuracy per method at a few widths: mean ± std over seeds where there are several.
+    The baselines whose knob is the model size are in ``compare_sized`` instead."""
+    table = _comparison(results)
     widths = [16, 32, 64, 256]
     rows = []
     for method, group in table.groupby("method", sort=False):
-        stats = group.groupby("width")["accuracy"].agg(["mean", "std", "count"])
-        cells = []
-        for w in widths:
-            if w not in stats.index:
-                cells.append("")
-            elif stats.loc[w, "count"] > 1:
-                cells.append(f"{100 * stats.loc[w, 'mean']:.2f} ± {100 * stats.loc[w, 'std']:.2f}")
-            else:
-                cells.append(f"{100 * stats.loc[w, 'mean']:.2f}")
+        if method in SIZE_KNOBS:
+            continue
+        at = {w: group[group["width"] == w] for w in widths}
+        cells = ["" if at[w].empty else _mean_std(at[w]["accuracy"]) for w in widths]
         runs = int(group["train_runs"].iloc[0])
         rows.append([method, *cells, runs, group["seed"].nunique()])
     header = [
@@ -226,6 +261,20 @@ def compare_methods(results: Path) -> str:
         "seeds",
     ]
     return markdown(header, rows)
+
+
+def compare_sized(results: Path) -> str:
+    """The baselines whose setting is the model size: each model's parameters and accuracy."""
+    table = _comparison(results)
+    rows = []
+    for (method, setting), group in table.groupby(["method", "setting"], sort=False):
+        if method not in SIZE_KNOBS:
+            continue
+        rows.append(
+            [method, setting, count(group["params"].mean()), _mean_std(group["accuracy"]),
+             group["seed"].nunique()]
+        )  # fmt: skip
+    return markdown(["method", "setting", "parameters", "test accuracy, %", "seeds"], rows)
 
 
 def bench(results: Path) -> str:
@@ -250,8 +299,11 @@ TABLES: dict[str, Callable[[Path], str]] = {
         pointnet_widths,
         pointnet_shared_bn,
         liif_psnr,
+        liif_psnr_all,
+        liif_facts,
         liif_plain,
         compare_methods,
+        compare_sized,
         bench,
     )
 }
