@@ -4,7 +4,7 @@ RUN := $(UV) run --frozen
 PY := $(RUN) python
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint reproduce-mnist reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn reproduce-liif reproduce-liif-paper-rule reproduce-liif-plain trials-pointnet trials-liif tune-mnist compare-mnist bench sweep-mnist render figures clean
+.PHONY: help setup test lint reproduce-mnist reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn reproduce-liif reproduce-liif-paper-rule reproduce-liif-plain trials-pointnet trials-liif tune-mnist compare-mnist-one-run compare-mnist-baselines compare-mnist bench sweep-mnist render figures clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -63,14 +63,21 @@ tune-mnist: ## MNIST: every method's knobs, the same budget each, seed 0, on val
 	done
 	$(PY) scripts/tune.py multirun/tune_mnist results/compare/tuning.csv
 
-COMPARE_DIR := multirun/compare_mnist/$(shell date +%Y-%m-%d_%H-%M-%S)
-COMPARE_PARTS := one_run independent compaction drop_pruning
+COMPARE_ONE_RUN := untuned structural nested sandwich distilled nested_distill dropout
+COMPARE_BASELINES := independent compaction drop_pruning
 
-compare-mnist: ## MNIST: every method of the comparison (configs/grid/compare_mnist_*.yaml; ~38 min) -> results/compare/
-	for part in $(COMPARE_PARTS); do \
-		$(PY) scripts/train.py grid=compare_mnist_$$part hydra.sweep.dir=$(COMPARE_DIR)/$$part || exit 1; \
+compare-mnist-one-run: ## MNIST final comparison, one-run methods at their tuned settings, seeds 1-3 (resumable) -> multirun/compare_mnist/
+	for part in $(COMPARE_ONE_RUN); do \
+		$(PY) scripts/train.py grid=compare_mnist_$$part hydra.sweep.dir=multirun/compare_mnist/$$part || exit 1; \
 	done
-	$(PY) scripts/compare.py results/compare/mnist $(COMPARE_DIR)
+
+compare-mnist-baselines: ## MNIST final comparison, separately trained widths and pruning baselines, seeds 1-3 (resumable)
+	for part in $(COMPARE_BASELINES); do \
+		$(PY) scripts/train.py grid=compare_mnist_$$part hydra.sweep.dir=multirun/compare_mnist/$$part || exit 1; \
+	done
+
+compare-mnist: compare-mnist-one-run compare-mnist-baselines ## MNIST: the final comparison's two parts, then its tables and figure -> results/compare/
+	$(PY) scripts/compare.py results/compare/mnist multirun/compare_mnist
 
 bench: ## benchmarks behind the speed claims (~4 min) -> results/bench/bench.csv, widths.csv
 	$(PY) scripts/bench.py

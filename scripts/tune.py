@@ -2,8 +2,9 @@
 
     python scripts/tune.py multirun/tune_mnist results/compare/tuning.csv
 
-Writes the CSV (method,setting,runs,val_score,val_full,train_seconds,chosen) and
-``<name>_runs.json`` (every run's provenance), and prints the chosen setting of each method.
+Writes the CSV (one row per trial, ``chosen`` marking each method's best on validation),
+``<name>_runs.json`` (every run's provenance) and, for each method, the final comparison's grid
+at its chosen setting, ``configs/grid/compare_mnist_<method>.yaml``.
 """
 
 import sys
@@ -13,7 +14,9 @@ from structural_dropout.io import atomic_write
 from structural_dropout.lab.checkpoint import write_json
 from structural_dropout.lab.logs import one_line_errors
 from structural_dropout.lab.reports.aggregate import runs_provenance
-from structural_dropout.lab.reports.tuning import tuning_table
+from structural_dropout.lab.reports.tuning import final_grids, tuning_table
+
+GRIDS = Path(__file__).resolve().parents[1] / "configs" / "grid"
 
 
 @one_line_errors
@@ -27,7 +30,11 @@ def main(root: Path, out_csv: Path) -> None:
     ]
     write_json(out_csv.with_name(f"{out_csv.stem}_runs.json"), provenance)
     print(f"{out_csv}: {len(table)} trials of {table['method'].nunique()} methods")
-    print(table[table["chosen"]].to_string(index=False))
+    chosen = table[table["chosen"]]
+    print(chosen.to_string(index=False))
+    for name, text in final_grids(table).items():
+        atomic_write(GRIDS / name, lambda tmp, text=text: Path(tmp).write_text(text))
+        print(GRIDS / name)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@ import json
 
 import pandas as pd
 import pytest
+import yaml
 
-from structural_dropout.lab.reports.tuning import tuning_table
+from structural_dropout.lab.reports.tuning import final_grids, tuning_table
 
 
 def fake_job(folder, overrides: dict, widths, val, test, seconds=10.0):
@@ -52,3 +53,29 @@ def test_a_folder_of_mixed_methods_is_refused(tmp_path):
     fake_job(tmp_path / "x" / "1", {"method": "structural"}, [16], [0.5], [0.5])
     with pytest.raises(ValueError, match="one method"):
         tuning_table(tmp_path)
+
+
+def test_final_grids_carry_each_methods_choice_and_every_size(tmp_path):
+    root = tmp_path / "tune"
+    for i, lower_bound in enumerate([1, 8]):
+        fake_job(root / "nested" / str(i), {"method": "nested", "dropout.lower_bound": lower_bound},
+                 [16], [0.5 + 0.1 * i], [0.5])  # fmt: skip
+    for i, (sparsity, drop_back, val) in enumerate([(0.5, 0.1, 0.9), (0.9, 0.3, 0.95)]):
+        overrides = {
+            "method": "drop_pruning",
+            "method.training.sparsity": sparsity,
+            "method.training.drop_back": drop_back,
+        }
+        fake_job(root / "drop_pruning" / str(i), overrides, [256], [val], [val])
+    table = tuning_table(root)
+    csv = tmp_path / "tuning.csv"
+    table.to_csv(csv, index=False)
+    grids = final_grids(pd.read_csv(csv))  # as scripts/tune.py and the tests read it back
+    params = {
+        name: yaml.safe_load(text)["hydra"]["sweeper"]["params"] for name, text in grids.items()
+    }
+    assert params["compare_mnist_nested.yaml"]["dropout.lower_bound"] == 8
+    assert params["compare_mnist_nested.yaml"]["seed"] == "1,2,3"
+    pruning = params["compare_mnist_drop_pruning.yaml"]
+    assert pruning["method.training.drop_back"] == 0.3 and pruning["method"] == "drop_pruning"
+    assert pruning["method.training.sparsity"] == "0.9"  # the chosen trial's sizes

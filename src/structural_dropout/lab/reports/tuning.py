@@ -13,17 +13,19 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
-from .aggregate import collect_runs
+from .aggregate import _column_names, collect_runs
 
 SIZE_KNOBS = {"compaction": "strength", "drop_pruning": "sparsity"}  # a size, not a tuned knob
 MEASURED = ("run", "seed", "width", "params", "val_accuracy", "accuracy")
 
 
 def tuning_table(root: str | Path, min_width: int = 16) -> pd.DataFrame:
-    """One row per method and trial: ``method, setting, runs, val_score, val_full,
-    train_seconds, chosen`` (``chosen``: the best ``val_score`` of its method). The test
-    accuracy is not read."""
+    """One row per method and trial: ``method, setting, overrides, sizes, runs, val_score,
+    val_full, train_seconds, chosen`` (``overrides``: the setting as command-line overrides;
+    ``sizes``: a baseline's model sizes; ``chosen``: the best ``val_score`` of its method).
+    The test accuracy is not read."""
     folders = sorted(p for p in Path(root).iterdir() if p.is_dir())
     if not folders:
         raise FileNotFoundError(f"no method folders under {root}")
@@ -38,6 +40,13 @@ def tuning_table(root: str | Path, min_width: int = 16) -> pd.DataFrame:
             job.parent.name: json.loads(job.read_text())["train_seconds"]
             for job in folder.glob("*/run.json")
         }
+        keys = {
+            line.split("=", 1)[0].lstrip("- +~")
+            for job in folder.glob("*/.hydra/overrides.yaml")
+            for line in job.read_text().splitlines()
+            if "=" in line
+        }
+        full_name = {short: key for key, short in _column_names(sorted(keys)).items()}
         size = SIZE_KNOBS.get(method)
         knobs = [c for c in table.columns if c not in (*MEASURED, size) and table[c].nunique() > 1]
         one_run = size is None
@@ -49,6 +58,10 @@ def tuning_table(root: str | Path, min_width: int = 16) -> pd.DataFrame:
                 {
                     "method": method,
                     "setting": ",".join(f"{k}={v}" for k, v in zip(knobs, values, strict=True)),
+                    "overrides": " ".join(
+                        f"{full_name[k]}={v}" for k, v in zip(knobs, values, strict=True)
+                    ),
+                    "sizes": "" if one_run else ",".join(map(str, sorted(trial[size].unique()))),
                     "runs": trial["run"].nunique(),
                     "val_score": scored["val_accuracy"].mean(),
                     "val_full": widest["val_accuracy"].mean(),
@@ -59,3 +72,41 @@ def tuning_table(root: str | Path, min_width: int = 16) -> pd.DataFrame:
     # The best score of each method; on a tie, the first trial in the table's order.
     result["chosen"] = result.index.isin(result.groupby("method")["val_score"].idxmax())
     return result
+
+
+def final_grid(method: str, overrides: str, sizes: str = "", seeds: str = "1,2,3") -> str:
+    """The final comparison's grid for ``method`` at its chosen ``overrides`` (a line of
+    ``key=value``): ``configs/grid/compare_mnist_<method>.yaml``, written by
+    ``scripts/tune.py`` from ``tuning.csv`` (a test keeps the two in step)."""
+    params = {"experiment": "mnist", "profile": "cpu", "method": method, "seed": seeds}
+    size = SIZE_KNOBS.get(method)
+    chosen = dict(item.split("=", 1) for item in overrides.split())
+    body = {
+        "defaults": [{"override /hydra/launcher": "joblib"}],
+        "hydra": {"mode": "MULTIRUN", "launcher": {"n_jobs": 2}, "sweeper": {"params": params}},
+        "resume": "auto",
+        "progress": False,
+        "sweep": {"figures": False},
+    }
+    if size is not None:  # every size of the tuning grid, at the chosen knobs
+        params[f"method.training.{size}"] = sizes
+    for key, value in chosen.items():
+        params[key] = yaml.safe_load(value)  # 8, not '8', in the YAML
+    header = (
+        "# @package _global_\n"
+        f"# make compare-mnist, part {method}: its setting chosen on validation by\n"
+        "# make tune-mnist (results/compare/tuning.csv), seeds 1-3 (seed 0 tuned).\n"
+        "# Written by scripts/tune.py from tuning.csv; a test keeps the two in step.\n"
+    )
+    return header + yaml.safe_dump(body, sort_keys=False)
+
+
+def final_grids(table: pd.DataFrame) -> dict[str, str]:
+    """``compare_mnist_<method>.yaml`` -> its text, for every method's chosen trial of a tuning
+    table (as ``tuning_table`` returns it or as read back from ``tuning.csv``)."""
+    chosen = table[table["chosen"]].astype({"sizes": object, "overrides": object})
+    chosen = chosen.fillna({"sizes": "", "overrides": ""})
+    return {
+        f"compare_mnist_{row.method}.yaml": final_grid(row.method, row.overrides, str(row.sizes))
+        for row in chosen.itertuples()
+    }
