@@ -4,9 +4,10 @@
 
 Every folder under the given ones that holds a ``run.json`` of a ``method=...`` run is one run.
 Writes ``<out>.csv`` (method,setting,seed,width,params,val_accuracy,accuracy,train_runs,
-train_seconds), ``<out>.png``,
-``<out>_budget.md``, ``<out>_ordering.csv`` (per one-run method and layer, the rank correlation
-between unit index and the accuracy lost when that unit alone is removed) and ``<out>_runs.json``.
+train_seconds), ``<out>.png``, ``<out>_budget.md``, ``<out>_gaps.csv`` (the best one-run method,
+chosen on validation, against separately trained widths and plain training, paired by seed),
+``<out>_ordering.csv`` (per one-run method and layer, the rank correlation between unit index
+and the validation accuracy lost when that unit alone is removed) and ``<out>_runs.json``.
 """
 
 import json
@@ -21,7 +22,12 @@ from structural_dropout.lab.build import rebuild
 from structural_dropout.lab.checkpoint import write_json
 from structural_dropout.lab.logs import one_line_errors
 from structural_dropout.lab.reports.aggregate import runs_provenance
-from structural_dropout.lab.reports.compare import budget_table, collect_methods, methods_figure
+from structural_dropout.lab.reports.compare import (
+    budget_table,
+    collect_methods,
+    headline,
+    methods_figure,
+)
 from structural_dropout.lab.reports.unit_ablation import index_rank_correlation, unit_ablation
 
 
@@ -51,6 +57,12 @@ def main(out: Path, sources: list[Path]) -> None:
     atomic_write(csv, lambda tmp: table.to_csv(tmp, index=False))
     print(f"{csv}: {len(run_dirs)} runs, {len(table)} rows")
     print(methods_figure(table, out.with_suffix(".png")))
+    if {"independent", "none"} <= set(table["method"]):
+        gaps = headline(table)
+        atomic_write(
+            out.with_name(f"{out.name}_gaps.csv"), lambda tmp: gaps.to_csv(tmp, index=False)
+        )
+        print(gaps.to_string(index=False))
     budget = budget_table(table).to_markdown(index=False, floatfmt=".4f")
     atomic_write(out.with_name(f"{out.name}_budget.md"), lambda tmp: Path(tmp).write_text(budget))
     print(budget)

@@ -10,7 +10,12 @@ from hydra.utils import instantiate
 
 from conftest import CONFIGS, REPO, experiments_in, multirun
 from structural_dropout import TruncatableMLP, count_params
-from structural_dropout.lab.reports.compare import budget_table, paired_gaps
+from structural_dropout.lab.reports.compare import (
+    best_one_run,
+    budget_table,
+    headline,
+    paired_gaps,
+)
 
 METHODS = [
     "none",
@@ -149,3 +154,27 @@ def test_paired_gaps_pair_by_seed_and_flag_only_clear_differences():
     assert gaps.loc[16, "mean"] == pytest.approx(0) and not gaps.loc[16, "significant"]
     with pytest.raises(ValueError, match="'nope'"):
         paired_gaps(pd.DataFrame(rows), "nope", "ref")
+
+
+def test_the_headline_picks_the_best_one_run_method_on_validation():
+    rows = []
+    for seed in (0, 1, 2):
+        for width in (8, 16, 32):
+            for method, runs, val, test in [
+                ("a", 1, 0.90, 0.80),  # best on validation
+                ("b", 1, 0.85, 0.95),  # best on test: must not be picked
+                ("independent", 12, 0.9, 0.9 + 0.001 * seed),
+                ("none", 1, 0.5, 0.5),
+            ]:
+                rows.append(
+                    {"method": method, "seed": seed, "width": width, "train_runs": runs,
+                     "val_accuracy": val if width >= 16 else float(method == "b"),
+                     "accuracy": test}
+                )  # fmt: skip
+    table = pd.DataFrame(rows)
+    assert best_one_run(table) == "a"  # width 8 (where b leads on validation) is not counted
+    claims = headline(table).set_index(["reference", "width"])
+    assert set(claims.index) == {("independent", 16), ("independent", 32), ("none", 32)}
+    assert (claims["method"] == "a").all() and (claims["seeds"] == 3).all()
+    assert claims.loc[("independent", 16), "mean"] == pytest.approx(-0.101)
+    assert claims.loc[("none", 32), "mean"] == pytest.approx(0.3)

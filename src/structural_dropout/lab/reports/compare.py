@@ -108,6 +108,31 @@ def budget_table(
     return pd.DataFrame(rows)
 
 
+def best_one_run(table: pd.DataFrame, reference: str = "independent", min_width: int = 16) -> str:
+    """The one-run method (one training run gives every width) with the best mean validation
+    accuracy over the widths from ``min_width`` up at which ``reference`` has a model."""
+    widths = table.loc[(table["method"] == reference) & (table["width"] >= min_width), "width"]
+    one_run = table[(table["train_runs"] == 1) & table["width"].isin(set(widths))]
+    if one_run.empty:
+        raise ValueError(f"no one-run method shares a width >= {min_width} with {reference!r}")
+    return str(one_run.groupby("method")["val_accuracy"].mean().idxmax())
+
+
+def headline(table: pd.DataFrame, min_width: int = 16) -> pd.DataFrame:
+    """The comparison's claim, measured: the best one-run method (chosen on validation) against
+    separately trained models at each width from ``min_width`` up, and against plain training
+    (``none``) at full width; test accuracy gaps paired by seed, with standard errors."""
+    method = best_one_run(table, min_width=min_width)
+    gaps = paired_gaps(table, method, "independent")
+    gaps = gaps[gaps["width"] >= min_width].assign(reference="independent")
+    full = int(table["width"].max())
+    plain = paired_gaps(table, method, "none")
+    plain = plain[plain["width"] == full].assign(reference="none")
+    return pd.concat([gaps, plain], ignore_index=True).assign(method=method)[
+        ["method", "reference", "width", "seeds", "mean", "se", "significant"]
+    ]
+
+
 def paired_gaps(table: pd.DataFrame, method: str, reference: str) -> pd.DataFrame:
     """At each width both methods have, ``method``'s test accuracy minus ``reference``'s, paired
     by seed: mean, standard error over the seeds they share, and whether the gap is larger than
