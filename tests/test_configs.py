@@ -125,9 +125,11 @@ def test_smoke_train_and_sweep_writes_results(tmp_path, fake_mnist):
     )
     info = train_and_sweep(config, tmp_path / "run")
     df = pd.read_csv(results / "sweep.csv")
-    assert list(df.columns) == ["width", "params", "accuracy"]
+    assert list(df.columns) == ["width", "params", "val_accuracy", "accuracy"]
     assert df["width"].tolist() == [1, 65, 129, 193, 256]
-    assert df["accuracy"].between(0, 1).all()
+    # the sweep's validation column is what training's last validation measured on the val split
+    last = info["history"][-1]
+    assert df.set_index("width").loc[256, "val_accuracy"] == last["val_accuracy@full"]
     assert df["params"].is_monotonic_increasing
     run = json.loads((results / "run.json").read_text())
     for key in ("config", "commit", "seed", "torch", "hardware", "train_seconds", "sweep_seconds"):

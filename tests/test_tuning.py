@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from conftest import REPO
 from structural_dropout.lab.reports.tuning import final_grids, tuning_table
 
 
@@ -79,3 +80,12 @@ def test_final_grids_carry_each_methods_choice_and_every_size(tmp_path):
     pruning = params["compare_mnist_drop_pruning.yaml"]
     assert pruning["method.training.drop_back"] == 0.3 and pruning["method"] == "drop_pruning"
     assert pruning["method.training.sparsity"] == "0.9"  # the chosen trial's sizes
+
+
+def test_the_final_grids_are_the_committed_tunings_choices():
+    """configs/grid/compare_mnist_<method>.yaml hold what results/compare/tuning.csv chose:
+    edit one by hand, or retune without rewriting them, and this fails."""
+    grids = final_grids(pd.read_csv(REPO / "results" / "compare" / "tuning.csv"))
+    assert len(grids) == 8  # every tuned method
+    for name, text in grids.items():
+        assert (REPO / "configs" / "grid" / name).read_text() == text, name

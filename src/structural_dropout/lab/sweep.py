@@ -20,7 +20,7 @@ from ..params import count_params
 from .logs import progress_bar
 from .task import Task
 
-METRICS = ("accuracy", "psnr", "loss")  # the test metric columns a sweep table can have
+METRICS = ("accuracy", "psnr")  # the test metric columns a sweep table can have (higher is better)
 
 
 def sweep_widths(

@@ -14,8 +14,10 @@ sweep (a best width) are chosen on its validation column and reported on its tes
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -277,6 +279,46 @@ def compare_sized(results: Path) -> str:
     return markdown(["method", "setting", "parameters", "test accuracy, %", "seeds"], rows)
 
 
+def compare_tuning(results: Path) -> str:
+    """Every tuning trial, scored on validation (seed 0), each method's choice marked."""
+    table = pd.read_csv(results / "compare" / "tuning.csv")
+    rows = [
+        [
+            row.method,
+            f"`{row.setting}`" if isinstance(row.setting, str) and row.setting else "",
+            row.runs,
+            percent(row.val_score, 2),
+            percent(row.val_full, 2),
+            f"{row.train_seconds:.0f} s",
+            "✓" if row.chosen else "",
+        ]
+        for row in table.sort_values(["method", "val_score"], ascending=[True, False]).itertuples()
+    ]
+    header = ["method", "trial", "runs", "validation, widths ≥ 16", "validation, full",
+              "training", "chosen"]  # fmt: skip
+    return markdown(header, rows)
+
+
+def compare_tuning_cost(results: Path) -> str:
+    """What ``make tune-mnist`` cost: its runs, their training time, and its wall time (from the
+    first run's start to the last run's end, as ``tuning_runs.json`` records them)."""
+    runs = json.loads((results / "compare" / "tuning_runs.json").read_text())
+    starts = [datetime.fromisoformat(r["date"]) for r in runs]
+    ends = [
+        start + timedelta(seconds=r["train_seconds"] + (r.get("sweep_seconds") or 0))
+        for start, r in zip(starts, runs, strict=True)
+    ]
+    threads = sorted({r["hardware"]["torch_threads"] for r in runs})
+    wall = (max(ends) - min(starts)).total_seconds()
+    rows = [
+        ["runs", len(runs)],
+        ["threads per run (two runs side by side)", ", ".join(map(str, threads))],
+        ["training time, all runs", f"{sum(r['train_seconds'] for r in runs) / 60:.0f} min"],
+        ["wall time, first start to last end", f"{wall / 60:.0f} min"],
+    ]
+    return markdown(["make tune-mnist", "value (`tuning_runs.json`)"], rows)
+
+
 def bench(results: Path) -> str:
     table = pd.read_csv(results / "bench" / "bench.csv")
     rows = []
@@ -304,6 +346,8 @@ TABLES: dict[str, Callable[[Path], str]] = {
         liif_plain,
         compare_methods,
         compare_sized,
+        compare_tuning,
+        compare_tuning_cost,
         bench,
     )
 }
