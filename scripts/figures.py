@@ -48,8 +48,9 @@ def main(results: Path) -> None:
     for seeds in sorted(results.rglob("seeds.csv")):
         print(seed_bands(pd.read_csv(seeds), seeds.with_suffix(".png")))
     for table in sorted((results / "compare").glob("*.csv")):  # the method comparisons
-        if not table.stem.endswith("_ordering"):
-            print(methods_figure(pd.read_csv(table), table.with_suffix(".png")))
+        frame = pd.read_csv(table)
+        if {"method", "width", "params", "accuracy"} <= set(frame.columns):  # not tuning, gaps
+            print(methods_figure(frame, table.with_suffix(".png")))
 
 
 if __name__ == "__main__":

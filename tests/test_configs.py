@@ -215,7 +215,7 @@ def test_pointnet_smoke_train_and_sweep(tmp_path, experiment, folder, suffix, cl
     )
     train_and_sweep(config, tmp_path / "run")
     df = pd.read_csv(tmp_path / "run" / "sweep.csv")
-    assert list(df.columns) == ["width", "params", "accuracy"]
+    assert list(df.columns) == ["width", "params", "val_accuracy", "accuracy"]
     assert df["width"].tolist() == [1, 129, 257, 385, 512]
     assert df["params"].iloc[-1] == 3_468_051 + 30 * 257 * (classes == 40)
     assert (tmp_path / "run" / "checkpoint.pt").exists()
