@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..sweep import metric_columns, read_table
+from .plots import marked_widths
 from .tuning import SIZE_KNOBS
 
 BLOCK = re.compile(r"(<!-- table: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /table -->)", re.S)
@@ -56,11 +57,10 @@ def at_widths(table: pd.DataFrame, column: str, widths: Sequence[int]) -> list[f
 
 def best_on_validation(table: pd.DataFrame) -> pd.Series:
     """The smallest width with the best validation score (its test score reported beside)."""
-    val, _ = metric_columns(table)
-    if val is None:
+    if metric_columns(table)[0] is None:
         raise ValueError("the sweep has no validation column to choose a width on")
-    table = table.sort_values("width")
-    return table.loc[table[val].idxmax()]
+    best = marked_widths(table)["best"]  # the figures' "best" mark: the same choice
+    return table.loc[table["width"] == best].iloc[0]
 
 
 def sweep_rows(sweeps: dict[str, Path], widths: Sequence[int], digits: int = 1) -> list[list[str]]:
@@ -152,21 +152,30 @@ def pointnet_shared_bn(results: Path) -> str:
     return markdown(["width", *map(str, widths)], sweep_rows(sweeps, widths))
 
 
+def _part(table: pd.DataFrame, dataset: str, scale: int) -> pd.DataFrame:
+    """The rows of one dataset and scale of a LIIF sweep."""
+    return table[(table["dataset"] == dataset) & (table["scale"] == scale)]
+
+
 def _psnr(table: pd.DataFrame, dataset: str, scale: int, widths: Sequence[int]) -> list[str]:
-    part = table[(table["dataset"] == dataset) & (table["scale"] == scale)]
-    return [f"{v:.2f}" for v in at_widths(part, "psnr", widths)]
+    return [f"{v:.2f}" for v in at_widths(_part(table, dataset, scale), "psnr", widths)]
+
+
+def _liif(results: Path) -> tuple[pd.DataFrame, pd.Series]:
+    """LIIF's committed sweep and its bicubic PSNR by (dataset, scale)."""
+    bicubic = pd.read_csv(results / "liif" / "bicubic.csv").set_index(["dataset", "scale"])["psnr"]
+    return read_table(results / "liif" / "sweep.csv"), bicubic
 
 
 def _liif_table(results: Path, cases: Sequence[tuple[str, int]] | None) -> str:
     """Y-PSNR of bicubic and a few decoder widths per dataset and scale (``cases``; None: every
     one bicubic.csv holds), then the decoder's parameters."""
     widths = [16, 32, 48, 64, 128, 256]
-    sweep = read_table(results / "liif" / "sweep.csv")
-    bicubic = pd.read_csv(results / "liif" / "bicubic.csv").set_index(["dataset", "scale"])["psnr"]
+    sweep, bicubic = _liif(results)
     cases = list(bicubic.index) if cases is None else cases
     rows = []
     for dataset, scale in cases:
-        part = sweep[(sweep["dataset"] == dataset) & (sweep["scale"] == scale)].set_index("width")
+        part = _part(sweep, dataset, scale).set_index("width")
         cells = [f"{part.loc[w, 'psnr']:.2f}" if w in part.index else "" for w in widths]
         rows.append([f"{dataset} ×{scale}", f"{bicubic[(dataset, scale)]:.2f}", *cells])
     params = sweep.drop_duplicates("width").set_index("width")["params"]
@@ -186,8 +195,7 @@ def liif_psnr_all(results: Path) -> str:
 
 def liif_facts(results: Path) -> str:
     """Margins over bicubic that the LIIF prose quotes."""
-    sweep = read_table(results / "liif" / "sweep.csv")
-    bicubic = pd.read_csv(results / "liif" / "bicubic.csv").set_index(["dataset", "scale"])["psnr"]
+    sweep, bicubic = _liif(results)
     keys = zip(sweep["dataset"], sweep["scale"], strict=True)
     sweep = sweep.assign(margin=sweep["psnr"] - [bicubic[key] for key in keys])
     core = sweep[sweep["dataset"].isin(["Set5", "Set14"]) & sweep["scale"].isin([2, 3, 4])]
@@ -213,7 +221,7 @@ def liif_plain(results: Path) -> str:
     for scale in (2, 3, 4):
         mine = float(_psnr(ours, "Set5", scale, [full])[0])
         theirs = float(_psnr(plain, "Set5", scale, [full])[0])
-        part = plain[(plain["dataset"] == "Set5") & (plain["scale"] == scale)]
+        part = _part(plain, "Set5", scale)
         truncated = part[part["width"] <= 128]["psnr"]
         rows.append(
             [
