@@ -47,17 +47,17 @@ reproduce-liif-plain: ## LIIF baseline: the same training without dropout, swept
 	$(PY) scripts/train.py experiment=liif_plain profile=cpu results_dir=results/liif/none \
 		hydra.run.dir=outputs/reproduce/liif_none
 
-trials-pointnet: ## PointNet: rescaling x gradient clipping, 5 epochs each, judged on validation (~15 min) -> results/pointnet/trials.csv
+trials-pointnet: ## PointNet: rescaling x gradient clipping, 5 epochs each, judged on validation (~15 min estimated on an AVX-512 BF16 CPU) -> results/pointnet/trials.csv
 	$(PY) scripts/train.py grid=pointnet_trials hydra.sweep.dir=multirun/trials_pointnet
 	$(PY) scripts/aggregate.py multirun/trials_pointnet results/pointnet/trials.csv
 
-trials-liif: ## LIIF: rescaling on or off, 500 steps each, judged on the validation images (~6 min) -> results/liif/trials.csv
+trials-liif: ## LIIF: rescaling on or off, 500 steps each, judged on the validation images (~6 min estimated on an AVX-512 BF16 CPU) -> results/liif/trials.csv
 	$(PY) scripts/train.py grid=liif_trials hydra.sweep.dir=multirun/trials_liif
 	$(PY) scripts/aggregate.py multirun/trials_liif results/liif/trials.csv
 
 TUNE_METHODS := structural nested sandwich distilled nested_distill dropout compaction drop_pruning
 
-tune-mnist: ## MNIST: every method's knobs, the same budget each, seed 0, on validation (configs/grid/tune_mnist_*.yaml; resumable) -> results/compare/tuning.csv
+tune-mnist: ## MNIST: every method's knobs, the same budget each, seed 0, on validation (configs/grid/tune_mnist_*.yaml; 108 min here; resumable) -> results/compare/tuning.csv
 	for method in $(TUNE_METHODS); do \
 		$(PY) scripts/train.py grid=tune_mnist_$$method hydra.sweep.dir=multirun/tune_mnist/$$method || exit 1; \
 	done
