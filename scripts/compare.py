@@ -6,7 +6,7 @@ Every folder under the given ones that holds a ``run.json`` of a ``method=...`` 
 Writes ``<out>.csv`` (method,setting,seed,width,params,val_accuracy,accuracy,train_runs,
 train_seconds), ``<out>.png``, ``<out>_budget.md``, ``<out>_gaps.csv`` (the best one-run method,
 chosen on validation, against separately trained widths and plain training, paired by seed),
-``<out>_ordering.csv`` (per one-run method and layer, the rank correlation between unit index
+``<out>_ordering.csv`` (per one-run method, seed and layer, the rank correlation between unit index
 and the validation accuracy lost when that unit alone is removed) and ``<out>_runs.json``.
 """
 
@@ -44,7 +44,9 @@ def ordering(run_dirs: list[Path], table: pd.DataFrame) -> pd.DataFrame:
         split = config.sweep.get("val_split") or "val"  # a diagnostic: never on the test set
         ablation = unit_ablation(run.model, run.task, split, progress=False)
         for layer, rho in index_rank_correlation(ablation).items():
-            rows.append({"method": config.method.name, "layer": layer, "spearman": rho})
+            rows.append(
+                {"method": config.method.name, "seed": config.seed, "layer": layer, "spearman": rho}
+            )
         print(f"ordering: {config.method.name} done", flush=True)
     return pd.DataFrame(rows)
 

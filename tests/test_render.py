@@ -46,3 +46,28 @@ def test_the_best_width_is_chosen_on_validation():
     assert best_on_validation(table)["width"] == 2  # the smallest with the best validation
     with pytest.raises(ValueError, match="no validation column"):
         best_on_validation(table.drop(columns="val_accuracy"))
+
+
+def _headline_files(tmp_path, gap_at_16: float, seconds: float):
+    """A comparison folder with a gaps table and the methods' training times."""
+    folder = tmp_path / "compare"
+    folder.mkdir(parents=True)
+    pd.DataFrame(
+        {"method": "ours", "reference": ["independent", "independent", "none"],
+         "width": [16, 256, 256], "seeds": 3, "mean": [gap_at_16, 0.001, -0.001],
+         "se": 0.001, "significant": False}
+    ).to_csv(folder / "mnist_gaps.csv", index=False)  # fmt: skip
+    pd.DataFrame(
+        {"method": ["ours", "none"], "setting": "", "seed": 1, "width": 256, "params": 9,
+         "val_accuracy": 0.9, "accuracy": 0.9, "train_runs": 1, "train_seconds": [seconds, 100]}
+    ).to_csv(folder / "mnist.csv", index=False)  # fmt: skip
+    return tmp_path
+
+
+def test_the_headline_says_whether_the_goal_is_met(tmp_path):
+    met = TABLES["compare_gaps"](_headline_files(tmp_path / "a", -0.004, 150))
+    assert "2 of 2 widths" in met and "1.5× a plain run" in met and "goal is met" in met
+    wide = TABLES["compare_gaps"](_headline_files(tmp_path / "b", -0.006, 150))
+    assert "1 of 2 widths" in wide and "**missed**" in wide and "goal is missed" in wide
+    costly = TABLES["compare_gaps"](_headline_files(tmp_path / "c", -0.004, 250))
+    assert "2.5× a plain run" in costly and "goal is missed" in costly

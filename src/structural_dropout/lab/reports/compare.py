@@ -153,8 +153,6 @@ def paired_gaps(table: pd.DataFrame, method: str, reference: str) -> pd.DataFram
 def methods_figure(table: pd.DataFrame, out_path: str | Path) -> Path:
     """Test accuracy vs parameters (log x), one curve per method: the mean over seeds, a band of
     ± one standard deviation where there are several (separate runs drawn as points)."""
-    if "seed" not in table:  # comparison tables written before seeds were recorded: seed 0 only
-        table = table.assign(seed=0)
     fig, ax = plt.subplots(figsize=(7.2, 4.6))
     seeds = table.groupby("method")["seed"].nunique()
     for method, group in table.groupby("method", sort=False):

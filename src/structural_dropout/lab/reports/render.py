@@ -23,8 +23,13 @@ from pathlib import Path
 import pandas as pd
 
 from ..sweep import metric_columns, read_table
+from .compare import budget_table
 from .plots import marked_widths
 from .tuning import SIZE_KNOBS
+
+# The comparison's goal: a one-run method within this many accuracy points of each reference:
+# separately trained models at every width >= 16, plain training at full width.
+GAP_GOALS = {"independent": 0.5, "none": 0.2}
 
 BLOCK = re.compile(r"(<!-- table: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /table -->)", re.S)
 
@@ -239,35 +244,40 @@ def liif_plain(results: Path) -> str:
 
 
 def _comparison(results: Path) -> pd.DataFrame:
-    table = pd.read_csv(results / "compare" / "mnist.csv")
-    if "seed" not in table:  # comparisons written before seeds were recorded: seed 0 only
-        table = table.assign(seed=0)
-    return table
+    return pd.read_csv(results / "compare" / "mnist.csv")
 
 
 def _mean_std(values: pd.Series) -> str:
-    if values.count() > 1:
-        return f"{100 * values.mean():.2f} ± {100 * values.std():.2f}"
-    return f"{100 * values.mean():.2f}"
+    return _percent_pm(values.mean(), values.std() if values.count() > 1 else None)
+
+
+def _percent_pm(mean: float, std: float | None) -> str:
+    """An accuracy in % with its spread (none for a single seed)."""
+    text = f"{100 * mean:.2f}"
+    return text if std is None or pd.isna(std) else f"{text} ± {100 * std:.2f}"
 
 
 def compare_methods(results: Path) -> str:
-    """Test accuracy per method at a few widths: mean ± std over seeds where there are several.
-    The baselines whose knob is the model size are in ``compare_sized`` instead."""
+    """Test accuracy per method at a few widths: mean ± std over seeds where there are several,
+    and the training a method needs for all of them (per seed, against plain training). The
+    baselines whose knob is the model size are in ``compare_sized`` instead."""
     table = _comparison(results)
     widths = [16, 32, 64, 256]
+    plain = table.loc[table["method"] == "none", "train_seconds"].iloc[0]
     rows = []
     for method, group in table.groupby("method", sort=False):
         if method in SIZE_KNOBS:
             continue
         at = {w: group[group["width"] == w] for w in widths}
         cells = ["" if at[w].empty else _mean_std(at[w]["accuracy"]) for w in widths]
-        runs = int(group["train_runs"].iloc[0])
-        rows.append([method, *cells, runs, group["seed"].nunique()])
+        runs, seconds = int(group["train_runs"].iloc[0]), group["train_seconds"].iloc[0]
+        cost = f"{seconds:.0f} s ({seconds / plain:.1f}×)"
+        rows.append([method, *cells, runs, cost, group["seed"].nunique()])
     header = [
         "method (test accuracy, %)",
         *(f"width {w}" for w in widths),
         "training runs",
+        "training (× plain)",
         "seeds",
     ]
     return markdown(header, rows)
@@ -307,10 +317,10 @@ def compare_tuning(results: Path) -> str:
     return markdown(header, rows)
 
 
-def compare_tuning_cost(results: Path) -> str:
-    """What ``make tune-mnist`` cost: its runs, their training time, and its wall time (from the
-    first run's start to the last run's end, as ``tuning_runs.json`` records them)."""
-    runs = json.loads((results / "compare" / "tuning_runs.json").read_text())
+def _runs_cost(runs_file: Path, target: str) -> str:
+    """What a make target cost: its runs, their training time, and its wall time (from the
+    first run's start to the last run's end, as its ``*_runs.json`` records them)."""
+    runs = json.loads(runs_file.read_text())
     starts = [datetime.fromisoformat(r["date"]) for r in runs]
     ends = [
         start + timedelta(seconds=r["train_seconds"] + (r.get("sweep_seconds") or 0))
@@ -324,7 +334,91 @@ def compare_tuning_cost(results: Path) -> str:
         ["training time, all runs", f"{sum(r['train_seconds'] for r in runs) / 60:.0f} min"],
         ["wall time, first start to last end", f"{wall / 60:.0f} min"],
     ]
-    return markdown(["make tune-mnist", "value (`tuning_runs.json`)"], rows)
+    return markdown([f"make {target}", f"value (`{runs_file.name}`)"], rows)
+
+
+def compare_tuning_cost(results: Path) -> str:
+    return _runs_cost(results / "compare" / "tuning_runs.json", "tune-mnist")
+
+
+def compare_cost(results: Path) -> str:
+    return _runs_cost(results / "compare" / "mnist_runs.json", "compare-mnist")
+
+
+def _points(mean: float, se: float | None = None) -> str:
+    """An accuracy difference in percentage points, signed, with its standard error."""
+    text = f"{100 * mean:+.2f}"
+    return text if se is None or pd.isna(se) else f"{text} ± {100 * se:.2f}"
+
+
+def compare_gaps(results: Path) -> str:
+    """The headline (``mnist_gaps.csv``): the best one-run method against separately trained
+    models at each width >= 16 and against plain training at full width, mean gap ± standard
+    error paired by seed, each against its goal; then one line saying whether the goal is met
+    and what the one run costs against a plain one."""
+    gaps = pd.read_csv(results / "compare" / "mnist_gaps.csv")
+    table = _comparison(results)
+    method = str(gaps["method"].iloc[0])
+    rows, missed = [], []
+    for row in gaps.itertuples():
+        goal = GAP_GOALS[row.reference]
+        met = 100 * row.mean >= -goal
+        if not met:
+            missed.append(row)
+        rows.append([
+            f"`{row.reference}`", row.width, row.seeds, _points(row.mean, row.se),
+            "yes" if row.significant else "no", f"≥ −{goal:.1f}", "met" if met else "**missed**",
+        ])  # fmt: skip
+    header = ["against", "width", "seeds", "gap, points (mean ± SE)", "beyond 2 SE", "goal",
+              "result"]  # fmt: skip
+    seconds = table.groupby("method")["train_seconds"].first()
+    ratio = seconds[method] / seconds["none"]
+    wide = gaps[gaps["reference"] == "independent"]
+    close = int((100 * wide["mean"] >= -GAP_GOALS["independent"]).sum())
+    plain = gaps[gaps["reference"] == "none"].iloc[0]
+    verdict = (
+        f"\n`{method}` (the best one-run method on validation) is within "
+        f"{GAP_GOALS['independent']} points of separately trained models at "
+        f"{close} of {len(wide)} widths ≥ 16 "
+        f"and {_points(plain['mean'], plain['se'])} points from plain training at full width; "
+        f"its one run costs {ratio:.1f}× a plain run ({seconds[method]:.0f} s vs "
+        f"{seconds['none']:.0f} s of training, mean over seeds; goal ≤ 2×). "
+        + ("**The goal is met.**" if not missed and ratio <= 2 else "**The goal is missed.**")
+        + "\n"
+    )
+    return markdown(header, rows) + verdict
+
+
+def compare_budget(results: Path) -> str:
+    """Per method, the model within 10 / 25 / 50% of the full model's parameters with the best
+    mean validation accuracy, its test accuracy (mean ± std over seeds) and its width."""
+    budget = budget_table(_comparison(results))
+    names = ["10%", "25%", "50%"]
+    rows = []
+    for row in budget.to_dict("records"):
+        cells = [
+            "–" if pd.isna(row[f"{n} width"]) else
+            f"{_percent_pm(row[f'{n} params'], row[f'{n} std'])} (width {row[f'{n} width']:.0f})"
+            for n in names
+        ]  # fmt: skip
+        full = _percent_pm(row["full width"], row["full std"])
+        rows.append([row["method"], *cells, full, row["train_runs"], row["seeds"]])
+    header = ["method (test accuracy, %)", *(f"≤ {n} params" for n in names), "full width",
+              "training runs", "seeds"]  # fmt: skip
+    return markdown(header, rows)
+
+
+def compare_ordering(results: Path) -> str:
+    """Per one-run method and hidden layer, the rank correlation between unit index and the
+    validation accuracy lost when that unit alone is removed: mean ± std over its runs."""
+    order = pd.read_csv(results / "compare" / "mnist_ordering.csv")
+    stats = order.groupby(["method", "layer"], sort=False)["spearman"].agg(["mean", "std", "count"])
+    rows = [
+        [method, layer, f"{s['mean']:+.2f}" + ("" if s["count"] < 2 else f" ± {s['std']:.2f}"),
+         int(s["count"])]
+        for (method, layer), s in stats.iterrows()
+    ]  # fmt: skip
+    return markdown(["method", "layer", "Spearman ρ (index vs loss)", "runs"], rows)
 
 
 def bench(results: Path) -> str:
@@ -356,6 +450,10 @@ TABLES: dict[str, Callable[[Path], str]] = {
         compare_sized,
         compare_tuning,
         compare_tuning_cost,
+        compare_cost,
+        compare_gaps,
+        compare_budget,
+        compare_ordering,
         bench,
     )
 }
