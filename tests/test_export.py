@@ -127,7 +127,7 @@ def test_export_of_a_users_sequential_model(conv):
 @pytest.mark.parametrize(
     ("layers", "message"),
     [
-        ([nn.Linear(4, 8), nn.ReLU(), StructuralDropout(8)], "no nn.Linear / nn.Conv1d after"),
+        ([nn.Linear(4, 8), nn.ReLU(), StructuralDropout(8)], "no nn.Linear / nn.Conv layer after"),
         (
             [nn.Linear(4, 8), nn.LayerNorm(8), StructuralDropout(8), nn.Linear(8, 2)],
             "cannot fold the cut through LayerNorm",

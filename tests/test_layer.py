@@ -8,6 +8,7 @@ from structural_dropout import (
     StructuralDropout,
     TruncatableMLP,
     fixed_cut,
+    model_width,
     set_width,
     share_cuts,
     structural_dropout,
@@ -281,3 +282,47 @@ def test_smallest_p_puts_its_mass_on_the_smallest_cut(distribution):
         assert set(cuts.tolist()) <= set(layer.grid())
     without = draws(StructuralDropout(64, **knobs), 20000)
     assert (without == 8).double().mean().item() == pytest.approx(share, abs=0.015)
+
+
+def test_a_layer_on_an_axis_keeps_its_share_of_the_model_width():
+    narrow = StructuralDropout(20, axis=500, lower_bound=32)  # a lower bound on the axis
+    kept = [narrow.kept(w) for w in range(1, 501)]
+    assert kept[0] == 1 and kept[-1] == 20 and kept[24] == 1 and kept[25] == 2  # ceil(w/25)
+    assert all(a <= b for a, b in zip(kept, kept[1:], strict=False))  # shrinks with the model
+    assert narrow.grid()[0] == 32 and narrow.grid()[-1] == 500
+    assert StructuralDropout(20).kept(300) == 20  # no axis: min(width, own width)
+    with pytest.raises(ValueError, match="lower_bound=32 is above the layer width 20"):
+        StructuralDropout(20, lower_bound=32)
+    with pytest.raises(ValueError, match="axis must be an int >= 1"):
+        StructuralDropout(20, axis=0)
+
+
+def test_set_width_and_a_shared_cut_shrink_layers_on_an_axis_together():
+    model = nn.Sequential(
+        nn.Linear(4, 20), StructuralDropout(20, axis=100), nn.Linear(20, 100),
+        StructuralDropout(100), nn.Linear(100, 3),
+    )  # fmt: skip
+    narrow, wide = model[1], model[3]
+    assert model_width(model) == 100
+    set_width(model, 30)
+    assert (narrow.eval_width, wide.eval_width) == (6, 30)
+    share_cuts(model)
+    model.train()
+    pairs = set()
+    for _ in range(200):
+        model(torch.randn(2, 4))
+        pairs.add((narrow.cut, wide.cut))
+    assert len(pairs) > 20
+    assert all(n == -(-w * 20 // 100) for n, w in pairs)  # one cut, each layer its share
+    with fixed_cut(model, 50):
+        assert (narrow.cut, wide.cut) == (10, 50)
+
+
+def test_per_sample_cuts_on_an_axis_keep_each_rows_share():
+    torch.manual_seed(0)
+    layer = StructuralDropout(10, axis=40, p=1.0, per_sample=True, rescale=False).train()
+    out = layer(torch.rand(400, 10) + 1.0)
+    kept = (out != 0).sum(dim=1)
+    assert torch.equal(out != 0, torch.arange(10) < kept[:, None])
+    assert set(kept.tolist()) == set(range(1, 11))  # ceil(c / 4) of cuts 1..40:
+    assert (kept == 10).float().mean() < 0.2  # a tenth each, not min(c, 10) (31 of 40 at 10)

@@ -14,6 +14,7 @@ Three rooms, dependencies pointing one way:
 
 from .batchnorm import recalibrated_norms, width_dependent_norms
 from .export import export, load_export, save_export
+from .layers.conv import SlicedConv2d, TruncatableCNN, TruncatableConv2d
 from .layers.dropout import (
     StructuralDropout,
     fixed_cut,
@@ -34,9 +35,12 @@ __all__ = [
     "CutSettings",
     "DropoutSpec",
     "Sandwich",
+    "SlicedConv2d",
     "SlicedLinear",
     "StructuralDropout",
     "Truncatable",
+    "TruncatableCNN",
+    "TruncatableConv2d",
     "TruncatableLinear",
     "TruncatableMLP",
     "count_params",

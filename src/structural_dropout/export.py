@@ -7,8 +7,11 @@ weights. It handles:
 - every ``Truncatable`` part of the model (``TruncatableMLP``, the MLPs of this repository, or
   a layer of your own that implements the protocol), through its own ``export(width)``;
 - ``nn.Sequential`` blocks of a user's own model where a ``StructuralDropout`` sits between two
-  ``nn.Linear`` / ``nn.Conv1d`` layers, with only BatchNorm and element-wise activations or dropout
-  in between, e.g. ``Linear → BatchNorm1d → ReLU → StructuralDropout → Linear``.
+  ``nn.Linear`` / ``nn.Conv1d`` / ``nn.Conv2d`` layers, with only BatchNorm (before the cut),
+  pooling and element-wise activations or dropout in between, and a ``Flatten`` from a
+  convolution's channels into a ``Linear``, e.g. ``Linear → BatchNorm1d → ReLU →
+  StructuralDropout → Linear`` or ``Conv2d → ReLU → MaxPool2d → StructuralDropout(dim=1) →
+  Flatten → Linear``.
 
 Anything else holding a ``StructuralDropout`` is an error: guessing how to slice it could give a
 model that silently computes something else.
@@ -57,25 +60,51 @@ ELEMENTWISE = (
     nn.Softplus,
     nn.Dropout,
 )
-_PRODUCERS = (nn.Linear, nn.Conv1d)  # layers whose output units a cut can slice away
-_NORMS = (nn.BatchNorm1d,)
+_PRODUCERS = (nn.Linear, nn.Conv1d, nn.Conv2d)  # layers whose output units a cut can slice away
+_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
+# Modules that act on each channel on its own (a cut passes them on either side).
+CHANNELWISE = (
+    nn.MaxPool1d,
+    nn.MaxPool2d,
+    nn.AvgPool1d,
+    nn.AvgPool2d,
+    nn.AdaptiveMaxPool2d,
+    nn.AdaptiveAvgPool2d,
+    nn.Dropout2d,
+)
+_CONV_ARGUMENTS = (
+    "in_channels",
+    "out_channels",
+    "kernel_size",
+    "stride",
+    "padding",
+    "dilation",
+    "groups",
+    "bias",
+    "padding_mode",
+)
 
 # Constructor arguments of the torch.nn layers ``architecture.json`` can describe (read back from
 # the module's attributes of the same name); ``bias`` is stored as a bool.
 _ARGUMENTS = {
     nn.Linear: ("in_features", "out_features", "bias"),
-    nn.Conv1d: (
-        "in_channels",
-        "out_channels",
+    nn.Conv1d: _CONV_ARGUMENTS,
+    nn.Conv2d: _CONV_ARGUMENTS,
+    **{
+        kind: ("num_features", "eps", "momentum", "affine", "track_running_stats")
+        for kind in (nn.BatchNorm1d, nn.BatchNorm2d)
+    },
+    nn.MaxPool2d: ("kernel_size", "stride", "padding", "dilation", "return_indices", "ceil_mode"),
+    nn.AvgPool2d: (
         "kernel_size",
         "stride",
         "padding",
-        "dilation",
-        "groups",
-        "bias",
-        "padding_mode",
+        "ceil_mode",
+        "count_include_pad",
+        "divisor_override",
     ),
-    nn.BatchNorm1d: ("num_features", "eps", "momentum", "affine", "track_running_stats"),
+    nn.AdaptiveAvgPool2d: ("output_size",),
+    nn.Flatten: ("start_dim", "end_dim"),
     nn.LeakyReLU: ("negative_slope",),
     nn.ELU: ("alpha",),
     nn.GELU: ("approximate",),
@@ -101,8 +130,9 @@ def export(model: nn.Module, width: int | None = None) -> nn.Module:
         raise ValueError(
             f"cannot export the StructuralDropout layers at {left}: export handles Truncatable "
             "parts "
-            "and nn.Sequential blocks where the layer sits between two nn.Linear / nn.Conv1d "
-            "layers (with only BatchNorm1d and element-wise modules between)"
+            "and nn.Sequential blocks where the layer sits between two nn.Linear / nn.Conv1d / "
+            "nn.Conv2d layers (with only BatchNorm, pooling, element-wise modules and a Flatten "
+            "between)"
         )
     for module in dense.modules():  # share_cuts' hooks: no cut is left to draw
         for key, hook in list(module._forward_pre_hooks.items()):
@@ -146,11 +176,12 @@ def _export_sequential(block: nn.Sequential, width: int | None) -> nn.Sequential
         if not isinstance(drop, StructuralDropout):
             continue
         where = f"{type(drop).__name__} at index {i} of the nn.Sequential"
-        k = drop.width if width is None else min(width, drop.width)
+        k = drop.kept(width)
         producer = _neighbour(layers, i, -1, where)
         consumer = _neighbour(layers, i, +1, where)
+        flattened = any(isinstance(m, nn.Flatten) for m in layers[i + 1 : consumer])
         for kind, layer in (("before", producer), ("after", consumer)):
-            if not _cuts_along(drop, layers[layer]):
+            if not _cuts_along(drop, layers[layer]) and not (kind == "after" and flattened):
                 raise ValueError(
                     f"{where} cuts dim {drop.dim}, not the feature dim of the "
                     f"{type(layers[layer]).__name__} {kind} it"
@@ -160,41 +191,54 @@ def _export_sequential(block: nn.Sequential, width: int | None) -> nn.Sequential
                 f"{where} has width {drop.width} but the layer before it has "
                 f"{_out_units(layers[producer])} outputs"
             )
+        positions = _positions(layers[consumer], drop.width, where) if flattened else 1
         layers[producer] = _keep_outputs(layers[producer], k)
         for j in range(producer + 1, i):
             if isinstance(layers[j], _NORMS):
                 layers[j] = dense_batch_norm(layers[j], k)
         layers[consumer] = _keep_inputs(
-            layers[consumer], k, rescale_factor(k, drop.width, drop.rescale)
+            layers[consumer], k, rescale_factor(k, drop.width, drop.rescale), positions
         )
         layers[i] = None
     return nn.Sequential(*[layer for layer in layers if layer is not None]).eval()
 
 
 def _neighbour(layers: list, i: int, direction: int, where: str) -> int:
-    """Index of the nearest Linear / Conv1d from ``i`` in ``direction``, past only BatchNorm
-    (before the cut) and element-wise modules."""
+    """Index of the nearest Linear / Conv from ``i`` in ``direction``, past only BatchNorm
+    (before the cut), pooling, element-wise modules and (after the cut) a ``Flatten``."""
     j = i + direction
     while 0 <= j < len(layers):
         layer = layers[j]
         if isinstance(layer, _PRODUCERS):
             return j
-        passable = ELEMENTWISE + (_NORMS if direction < 0 else ())
+        passable = ELEMENTWISE + CHANNELWISE + (_NORMS if direction < 0 else (nn.Flatten,))
         if not isinstance(layer, passable):
             raise ValueError(
                 f"{where}: cannot fold the cut through {type(layer).__name__}; only "
-                "BatchNorm1d (before the cut) and element-wise modules may sit between it and "
-                "the nn.Linear / nn.Conv1d layers around it"
+                "BatchNorm (before the cut), pooling, element-wise modules and a Flatten (after "
+                "it) may sit between it and the nn.Linear / nn.Conv layers around it"
             )
         j += direction
     side = "before" if direction < 0 else "after"
-    raise ValueError(f"{where} has no nn.Linear / nn.Conv1d {side} it in the same nn.Sequential")
+    raise ValueError(f"{where} has no nn.Linear / nn.Conv layer {side} it in its nn.Sequential")
+
+
+def _positions(consumer: nn.Module, channels: int, where: str) -> int:
+    """The inputs of the ``Linear`` after a ``Flatten`` that each cut channel feeds."""
+    if not isinstance(consumer, nn.Linear) or consumer.in_features % channels:
+        raise ValueError(
+            f"{where}: the layer after the Flatten must be an nn.Linear whose inputs are the "
+            f"{channels} channels times their positions"
+        )
+    return consumer.in_features // channels
 
 
 def _cuts_along(drop: StructuralDropout, layer: nn.Module) -> bool:
     """True if ``drop`` cuts the dimension that holds ``layer``'s features."""
     if isinstance(layer, nn.Linear):
         return drop.dim == -1
+    if isinstance(layer, nn.Conv2d):
+        return drop.dim in (1, -3)  # [B, C, H, W]
     return drop.dim in (1, -2)  # Conv1d: [B, C, L]
 
 
@@ -205,6 +249,8 @@ def _out_units(layer: nn.Module) -> int:
 def _keep_outputs(layer: nn.Module, k: int) -> nn.Module:
     if isinstance(layer, nn.Linear):
         return dense_linear(layer, k, layer.in_features)
+    if layer.groups != 1:
+        raise ValueError(f"cannot cut the outputs of a grouped {type(layer).__name__}")
     dense = _conv_like(layer, layer.in_channels, k)
     dense.weight.copy_(layer.weight[:k])
     if layer.bias is not None:
@@ -212,11 +258,13 @@ def _keep_outputs(layer: nn.Module, k: int) -> nn.Module:
     return dense
 
 
-def _keep_inputs(layer: nn.Module, k: int, scale: float) -> nn.Module:
+def _keep_inputs(layer: nn.Module, k: int, scale: float, positions: int = 1) -> nn.Module:
+    """``layer`` reading only the first ``k`` input channels (each ``positions`` inputs wide,
+    after a ``Flatten``: channels come first), their weights multiplied by ``scale``."""
     if isinstance(layer, nn.Linear):
-        return dense_linear(layer, layer.out_features, k, scale)
+        return dense_linear(layer, layer.out_features, k * positions, scale)
     if layer.groups != 1:
-        raise ValueError("cannot cut the inputs of a grouped Conv1d")
+        raise ValueError(f"cannot cut the inputs of a grouped {type(layer).__name__}")
     dense = _conv_like(layer, k, layer.out_channels)
     dense.weight.copy_(layer.weight[:, :k] * scale)
     if layer.bias is not None:
@@ -224,8 +272,8 @@ def _keep_inputs(layer: nn.Module, k: int, scale: float) -> nn.Module:
     return dense
 
 
-def _conv_like(conv: nn.Conv1d, in_channels: int, out_channels: int) -> nn.Conv1d:
-    return nn.Conv1d(
+def _conv_like(conv: nn.Module, in_channels: int, out_channels: int) -> nn.Module:
+    return type(conv)(
         in_channels,
         out_channels,
         conv.kernel_size,

@@ -110,8 +110,8 @@ def sandwich_loss(model: nn.Module, task: DistillingTask, batch, rule: Sandwich)
             f"{type(task).__name__} cannot train a distilled or batched sandwich: it needs "
             f"{', '.join(needed)}"
         )
-    widest = max(layers, key=lambda layer: layer.width)
-    fixed = [widest.width] * rule.full + [widest.lower_bound] * rule.smallest
+    widest = max(layers, key=lambda layer: layer.axis)
+    fixed = [widest.axis] * rule.full + [widest.lower_bound] * rule.smallest
     weights = [rule.full_weight] * rule.full + [1.0] * (rule.smallest + rule.random)
     widths = [*fixed, *[None] * rule.random]  # None: a random cut
     predictions = None

@@ -5,7 +5,7 @@ keeps at a width, a plain module holding only those, and which of its BatchNorm 
 that change with the width. Parameter counting (``params``), export (``export``) and BatchNorm
 recalibration (``batchnorm``) reach truncatable parts only through these three methods, so a
 convolutional or attention layer joins them by implementing the protocol; nothing else changes.
-``TruncatableMLP`` is the implementation this library ships.
+``TruncatableMLP`` and ``TruncatableCNN`` are the implementations this library ships.
 """
 
 from __future__ import annotations

@@ -74,6 +74,11 @@ class StructuralDropout(nn.Module):
         dim: the feature dimension.
         mode: ``"mask"`` keeps the tensor shape (drop-in anywhere); ``"slice"`` returns only the
             kept features, for a next layer that accepts fewer inputs (``SlicedLinear``).
+        axis: the model width this layer follows, so that layers of different sizes shrink
+            together (a width multiplier, as slimmable networks use). At model width ``w`` (a
+            cut drawn, or ``set_width``) the layer keeps ``ceil(w * width / axis)`` features;
+            its cut grid and ``lower_bound`` are on the axis. None (default): the axis is the
+            layer's own width and it keeps ``min(w, width)`` features.
     """
 
     def __init__(
@@ -83,16 +88,22 @@ class StructuralDropout(nn.Module):
         *,
         dim: int = -1,
         mode: str = "mask",
+        axis: int | None = None,
         **knobs,
     ):
         super().__init__()
         check_positive_int(width, "width", " (the number of features)")
+        if axis is not None:
+            check_positive_int(axis, "axis", " (the model width this layer follows) or None")
         if settings is not None and knobs:
             raise ValueError("give either settings or knobs as keywords, not both")
         self.settings = settings if settings is not None else CutSettings(**knobs)
-        if self.settings.lower_bound > width:
+        self.proportional = axis is not None
+        self.axis = width if axis is None else axis
+        if self.settings.lower_bound > self.axis:
+            what = "axis" if self.proportional else "layer width"
             raise ValueError(
-                f"lower_bound={self.settings.lower_bound} is above the layer width {width}"
+                f"lower_bound={self.settings.lower_bound} is above the {what} {self.axis}"
             )
         if mode not in ("mask", "slice"):
             raise ValueError(f"mode must be 'mask' or 'slice', got {mode!r}")
@@ -105,19 +116,35 @@ class StructuralDropout(nn.Module):
         self.pinned = False  # True inside `fixed_cut`: `share_cuts` leaves `cut` alone
         self.copy_cuts: list[int | None] | None = None  # set by `cuts_per_copy`
 
+    def kept(self, width: int | None) -> int:
+        """Features kept at model width ``width`` (None: all of them); see ``axis``."""
+        if width is None:
+            return self.width
+        if self.proportional:
+            return -(-width * self.width // self.axis)  # ceil, in exact integer arithmetic
+        return min(width, self.width)
+
+    def kept_per_sample(self, cuts: Tensor) -> Tensor:
+        """``kept`` of each of ``cuts`` (on the axis, as ``draw_cuts`` gives them)."""
+        if self.proportional:
+            return -torch.div(-cuts * self.width, self.axis, rounding_mode="floor")
+        return cuts.clamp(max=self.width)
+
     @property
     def num_cuts(self) -> int:
         """How many cuts the grid holds (the last one is always the full width)."""
-        return math.ceil((self.width - self.lower_bound) / self.step) + 1
+        return math.ceil((self.axis - self.lower_bound) / self.step) + 1
 
     def grid(self) -> list[int]:
-        """The cuts a truncating step can draw, smallest first; the last is the full width."""
-        return [min(self.lower_bound + i * self.step, self.width) for i in range(self.num_cuts)]
+        """The cuts a truncating step can draw, on the axis, smallest first; the last is the full
+        width (``kept`` maps a cut to the features kept)."""
+        return [min(self.lower_bound + i * self.step, self.axis) for i in range(self.num_cuts)]
 
     def draw_cut(self, generator: torch.Generator | None = None) -> int:
-        """One training step's cut: full width with probability ``1 - p``, else from the grid."""
+        """One training step's cut on the axis: full width with probability ``1 - p``, else from
+        the grid."""
         if self.p == 0.0 or (self.p < 1.0 and torch.rand((), generator=generator) >= self.p):
-            return self.width
+            return self.axis
         if self.distribution == "uniform" and self.smallest_p == 0.0:
             i = torch.randint(self.num_cuts, (), generator=generator)
         else:
@@ -138,28 +165,30 @@ class StructuralDropout(nn.Module):
         return weights
 
     def draw_cuts(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """``n`` independent cuts (one per sample): each truncates with probability ``p``."""
+        """``n`` independent cuts on the axis (one per sample): each truncates with probability
+        ``p``."""
         picks = torch.multinomial(self._weights, n, replacement=True, generator=generator)
         keep_all = torch.rand(n, generator=generator) >= self.p
-        return torch.where(keep_all, self.width, self._grid[picks])
+        return torch.where(keep_all, self.axis, self._grid[picks])
 
     def mask_per_sample(self, x: Tensor) -> Tensor:
         """``x [..., width]`` with each row cut at its own drawn cut (rescaled if ``rescale``)."""
         if self.dim not in (-1, x.dim() - 1) or x.shape[-1] != self.width:
             raise ValueError(f"per-sample cuts need {self.width} features in the last dimension")
-        cuts = self.draw_cuts(x[..., 0].numel())
+        cuts = self.kept_per_sample(self.draw_cuts(x[..., 0].numel()))
         if self.copy_cuts is not None:  # the batch holds copies; some keep a fixed cut
             copies = cuts.view(len(self.copy_cuts), -1)
             for copy, cut in zip(copies, self.copy_cuts, strict=True):
                 if cut is not None:
-                    copy.fill_(min(cut, self.width))
+                    copy.fill_(self.kept(cut))
         cuts = cuts.to(x.device).view(x.shape[:-1] + (1,))
         kept = torch.arange(self.width, device=x.device) < cuts
         factor = self.width / cuts.to(x.dtype) if self.rescale else 1.0
         return x * kept.to(x.dtype) * factor
 
     def set_width(self, width: int | None) -> None:
-        """Fix the width used at evaluation (None: full width)."""
+        """Fix the features kept at evaluation (None: all; ``set_width(model, w)`` maps a model
+        width to each layer's through ``kept``)."""
         self.eval_width = None if width is None else check_width(width, self.width)
 
     def active_width(self) -> int:
@@ -167,7 +196,7 @@ class StructuralDropout(nn.Module):
         if self.training:
             if self.masks_per_sample:  # every unit is computed; `keep` masks each sample
                 return self.width
-            return self.cut if self.cut is not None else self.draw_cut()
+            return self.cut if self.cut is not None else self.kept(self.draw_cut())
         return self.width if self.eval_width is None else self.eval_width
 
     @property
@@ -188,7 +217,8 @@ class StructuralDropout(nn.Module):
 
     def extra_repr(self) -> str:
         knobs = ", ".join(f"{name}={getattr(self.settings, name)}" for name in CUT_KNOBS)
-        return f"width={self.width}, {knobs}, mode={self.mode}, eval_width={self.eval_width}"
+        axis = f", axis={self.axis}" if self.proportional else ""
+        return f"width={self.width}{axis}, {knobs}, mode={self.mode}, eval_width={self.eval_width}"
 
 
 # Every knob of the settings reads as an attribute of the layer (``layer.p``), never a copy.
@@ -205,31 +235,33 @@ def structural_layers(model: nn.Module) -> list[StructuralDropout]:
 def set_width(model: nn.Module, width: int | None) -> None:
     """Set the evaluation width of every structural dropout layer of ``model`` in one call.
 
-    A layer narrower than ``width`` keeps all its units; ``width`` above the widest layer is an
-    error. ``None`` restores full width.
+    Each layer keeps ``layer.kept(width)`` units: a layer narrower than ``width`` all of them, a
+    layer with an ``axis`` its share; ``width`` above ``model_width(model)`` is an error. ``None``
+    restores full width.
     """
     layers = structural_layers(model)
     if not layers:
         raise ValueError(f"{type(model).__name__} has no StructuralDropout layer to set")
     if width is not None:
-        check_width(width, max(layer.width for layer in layers))
+        check_width(width, max(layer.axis for layer in layers))
     for layer in layers:
-        layer.set_width(None if width is None else min(width, layer.width))
+        layer.set_width(None if width is None else layer.kept(width))
 
 
 def model_width(model: nn.Module) -> int:
-    """The widest structural dropout layer of ``model``: the largest width a sweep can set."""
+    """The largest width a sweep can set: the widest axis of ``model``'s structural dropout
+    layers (a layer's own width unless it follows an ``axis``)."""
     layers = structural_layers(model)
     if not layers:
         raise ValueError(f"{type(model).__name__} has no StructuralDropout layer")
-    return max(layer.width for layer in layers)
+    return max(layer.axis for layer in layers)
 
 
 def draw_shared_cut(layers: list[StructuralDropout], generator=None) -> int:
-    """One cut for all ``layers``, drawn on the grid of the widest of them; every layer must
-    draw like it (all ``CutSettings`` knobs but ``rescale`` equal), else the draw would silently
-    follow the widest layer's settings."""
-    widest = max(layers, key=lambda layer: layer.width)
+    """One cut for all ``layers``, drawn on the grid of the widest axis among them; every layer
+    must draw like it (all ``CutSettings`` knobs but ``rescale`` equal), else the draw would
+    silently follow the widest layer's settings."""
+    widest = max(layers, key=lambda layer: layer.axis)
     differing = [
         layer.settings for layer in layers if not layer.settings.draws_like(widest.settings)
     ]
@@ -244,7 +276,7 @@ def draw_shared_cut(layers: list[StructuralDropout], generator=None) -> int:
 def share_cuts(model: nn.Module) -> RemovableHandle:
     """Make every training forward of ``model`` use one cut for all its layers.
 
-    Before each training forward, one cut is drawn and every layer keeps ``min(cut, its width)``
+    Before each training forward, one cut is drawn and every layer keeps ``layer.kept(cut)``
     units, which is exactly the model a later ``set_width(model, cut)`` evaluates. The cut holds
     for the whole forward, even if a layer is called several times in it.
     """
@@ -255,7 +287,7 @@ def share_cuts(model: nn.Module) -> RemovableHandle:
             if layers:
                 cut = draw_shared_cut(layers)
                 for layer in layers:
-                    layer.cut = min(cut, layer.width)
+                    layer.cut = layer.kept(cut)
 
     draw.draws_shared_cut = True  # so `export` can remove it
     return model.register_forward_pre_hook(draw)
@@ -264,13 +296,13 @@ def share_cuts(model: nn.Module) -> RemovableHandle:
 @contextmanager
 def fixed_cut(model: nn.Module, width: int) -> Iterator[None]:
     """Train at a chosen cut instead of a random one (e.g. to train the smallest and the full
-    width in the same step). Layers narrower than ``width`` keep all their units."""
+    width in the same step). Each layer keeps ``layer.kept(width)`` units."""
     layers = structural_layers(model)
     if not layers:
         raise ValueError(f"{type(model).__name__} has no StructuralDropout layer")
-    check_width(width, max(layer.width for layer in layers))
+    check_width(width, max(layer.axis for layer in layers))
     for layer in layers:
-        layer.cut, layer.pinned = min(width, layer.width), True
+        layer.cut, layer.pinned = layer.kept(width), True
     try:
         yield
     finally:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..spec import PLAIN, DropoutSpec
 from .dropout import StructuralDropout, rescale_factor, share_cuts
@@ -22,8 +23,9 @@ class SlicedLinear(nn.Linear):
         return F.linear(x, self.weight[:k, : x.shape[-1]], bias)
 
 
-def sliced_batch_norm(norm: nn.BatchNorm1d, x: Tensor, k: int) -> Tensor:
-    """BatchNorm over the first ``k`` channels, sharing (and updating) the full statistics."""
+def sliced_batch_norm(norm: _BatchNorm, x: Tensor, k: int) -> Tensor:
+    """BatchNorm (1d or 2d) over the first ``k`` channels (dim 1, or the last of a 2-d input),
+    sharing (and updating) the full statistics."""
     momentum = 0.0 if norm.momentum is None else norm.momentum
     if norm.training and norm.track_running_stats:
         norm.num_batches_tracked.add_(1)
@@ -48,7 +50,8 @@ class TruncatableLinear(nn.Module):
 
     Only the kept units are computed: the weight rows, bias, and BatchNorm statistics and affine
     parameters are sliced to the cut, and the input may itself be a prefix of ``in_features``.
-    ``dropout=None`` makes a layer that always keeps all its units (no width applies to it).
+    ``dropout=None`` makes a layer that always keeps all its units (no width applies to it);
+    ``axis``: the model width its structural dropout follows (``StructuralDropout``'s ``axis``).
     """
 
     def __init__(
@@ -58,6 +61,7 @@ class TruncatableLinear(nn.Module):
         dropout: DropoutSpec | None = PLAIN,
         batch_norm: bool = False,
         activation: Callable[[], nn.Module] = nn.ReLU,
+        axis: int | None = None,
     ):
         super().__init__()
         self.linear = SlicedLinear(in_features, out_features)
@@ -68,7 +72,7 @@ class TruncatableLinear(nn.Module):
         self.dropout = (
             None
             if dropout is None
-            else StructuralDropout(out_features, dropout.cut_settings(), mode="slice")
+            else StructuralDropout(out_features, dropout.cut_settings(), mode="slice", axis=axis)
         )
         self.gate: nn.Module | None = None  # a learned per-unit dropout (Dropout Compaction)
 
@@ -76,7 +80,7 @@ class TruncatableLinear(nn.Module):
         """Units kept at model width ``width`` (None: full); a narrower layer keeps all of them."""
         if self.dropout is None or width is None:
             return self.linear.out_features
-        return min(width, self.dropout.width)
+        return self.dropout.kept(width)
 
     def active_units(self) -> int:
         """Units this forward pass keeps: the cut drawn for this step, or the width set."""
@@ -228,9 +232,9 @@ def dense_linear(linear: nn.Linear, n_out: int, n_in: int, in_scale: float = 1.0
     return dense
 
 
-def dense_batch_norm(norm: nn.BatchNorm1d, k: int) -> nn.BatchNorm1d:
-    """A new ``nn.BatchNorm1d`` holding the first ``k`` channels of ``norm`` (statistics too)."""
-    dense = nn.BatchNorm1d(
+def dense_batch_norm(norm: _BatchNorm, k: int) -> _BatchNorm:
+    """A new BatchNorm of ``norm``'s kind holding its first ``k`` channels (statistics too)."""
+    dense = type(norm)(
         k,
         eps=norm.eps,
         momentum=norm.momentum,
