@@ -9,13 +9,16 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from conftest import CONFIGS, REPO, experiments_in, multirun
-from structural_dropout import TruncatableMLP, count_params
+from structural_dropout import TruncatableMLP, count_params, model_width
 from structural_dropout.lab.reports.compare import (
     best_one_run,
     budget_table,
     headline,
     paired_gaps,
 )
+
+# Method and experiment pairs not supported yet: each is a one-line error.
+NOT_YET = {("compaction", "lenet5")}  # retention gates exist for fully connected units only
 
 METHODS = [
     "none",
@@ -40,14 +43,17 @@ def test_each_method_composes_and_builds(method, experiment):
         config = compose("train", [f"experiment={experiment}", f"method={method}", *width])
     assert config.method.name == method
     model = instantiate(config.model)
-    if method == "independent":  # every truncatable MLP built at most 16 wide, the rest as usual
+    if method == "independent":  # the architecture export gives at width 16, the rest as usual
         mlps = [m for m in model.modules() if isinstance(m, TruncatableMLP)]
-        assert mlps and all(max(m.hidden) == 16 for m in mlps)
+        assert all(max(m.hidden) == 16 for m in mlps) and model_width(model) == 16
         assert count_params(model) == count_params(instantiate(compose_plain(experiment)), 16)
     training = config.method.get("training")
     assert (training is not None) == (method in ("compaction", "drop_pruning"))
-    if training is not None:
-        instantiate(training).prepare(model)  # gates / masks fit every experiment's MLPs
+    if training is not None and (method, experiment) in NOT_YET:
+        with pytest.raises(ValueError, match="has no TruncatableMLP to compact"):
+            instantiate(training).prepare(model)
+    elif training is not None:
+        instantiate(training).prepare(model)  # gates / masks fit every experiment's layers
     spec = instantiate(config.dropout)
     sandwiches = ("sandwich", "distilled", "nested_distill")
     assert (config.trainer.rule is not None) == (method in sandwiches)

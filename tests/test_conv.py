@@ -156,3 +156,9 @@ def test_recalibration_re_estimates_every_batchnorm_at_the_width():
                 norm.running_var[:k], pre.var(dim=(0, 2, 3)), rtol=1e-4, atol=1e-5
             )
     assert len(model.width_dependent_norms()) == 3
+
+
+def test_a_width_cap_builds_the_exported_architecture_to_train_from_scratch():
+    capped = TruncatableCNN((1, 28, 28), [20, 50], [500], 10, DropoutSpec(p=0.0, width_cap=100))
+    assert (capped.channels, capped.hidden, model_width(capped)) == ([4, 10], [100], 100)
+    assert count_params(capped) == count_params(lenet(), 100)

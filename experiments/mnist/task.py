@@ -17,6 +17,7 @@ class MnistTask:
     ``train_limit`` / ``test_limit`` keep only the first N images (for smoke tests).
     ``calibration_size``: training images for re-estimating BatchNorm statistics per width
     (``sweep.recalibrate_bn``, with ``model.batch_norm=true``).
+    ``images``: give the model ``[N, 1, 28, 28]`` images (a CNN) instead of ``[N, 784]`` rows.
     """
 
     metric = "accuracy"
@@ -31,6 +32,7 @@ class MnistTask:
         train_limit: int | None = None,
         test_limit: int | None = None,
         calibration_size: int = 1024,
+        images: bool = False,
     ):
         if batch_size < 1 or eval_batch_size < 1 or val_size < 0 or calibration_size < 1:
             raise ValueError(
@@ -40,16 +42,16 @@ class MnistTask:
         self.data_dir, self.download = data_dir, download
         self.batch_size, self.eval_batch_size, self.val_size = batch_size, eval_batch_size, val_size
         self.train_limit, self.test_limit = train_limit, test_limit
-        self.calibration_size = calibration_size
+        self.calibration_size, self.images = calibration_size, images
         self.splits: dict[str, tuple[Tensor, Tensor]] = {}
 
     def setup(self, device: torch.device) -> None:
-        x, y = load_split(self.data_dir, "train", self.download)
+        x, y = self._load("train")
         x, y = x[: self.train_limit], y[: self.train_limit]
         if not 0 <= self.val_size < len(x):
             raise ValueError(f"val_size={self.val_size} leaves no training images of {len(x)}")
         n_train = len(x) - self.val_size
-        test_x, test_y = load_split(self.data_dir, "test", self.download)
+        test_x, test_y = self._load("test")
         self.splits = {
             "train": (x[:n_train].to(device), y[:n_train].to(device)),
             "val": (x[n_train:].to(device), y[n_train:].to(device)),
@@ -59,6 +61,10 @@ class MnistTask:
                 y[: min(self.calibration_size, n_train)].to(device),
             ),
         }
+
+    def _load(self, split: str) -> tuple[Tensor, Tensor]:
+        x, y = load_split(self.data_dir, split, self.download)
+        return (x.view(-1, 1, 28, 28) if self.images else x), y
 
     @property
     def steps_per_epoch(self) -> int:

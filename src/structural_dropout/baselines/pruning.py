@@ -1,14 +1,15 @@
 """Drop Pruning ("Stochastic Model Pruning via Weight Dropping Away and Back", 2020), a seed
 baseline: gradual magnitude pruning made stochastic; one sparsity per run.
 
-Every weight matrix of the truncatable MLPs gets a 0/1 mask (``torch.nn.utils.prune``). Every
-``interval`` steps between ``start`` and ``end`` (fractions of training) the pruned share of each
-matrix grows towards ``sparsity`` on the cubic schedule of Zhu & Gupta (2017). An update first
-*drops back* a random ``drop_back`` share of the pruned weights (they return with the value they
-had), then *drops away* the weights still needed, drawn at random from the ``pool`` times as many
-smallest-magnitude unpruned weights, instead of always the smallest. The last update, at ``end``,
-is deterministic (the smallest weights) and reaches ``sparsity`` exactly; the rest of training
-fine-tunes the survivors. Parameters are counted as non-zero weights and biases.
+Every weight matrix (or convolution kernel) of the truncatable layers gets a 0/1 mask
+(``torch.nn.utils.prune``). Every ``interval`` steps between ``start`` and ``end`` (fractions of
+training) the pruned share of each matrix grows towards ``sparsity`` on the cubic schedule of
+Zhu & Gupta (2017). An update first *drops back* a random ``drop_back`` share of the pruned
+weights (they return with the value they had), then *drops away* the weights still needed, drawn
+at random from the ``pool`` times as many smallest-magnitude unpruned weights, instead of always
+the smallest. The last update, at ``end``, is deterministic (the smallest weights) and reaches
+``sparsity`` exactly; the rest of training fine-tunes the survivors. Parameters are counted as
+non-zero weights and biases.
 """
 
 from __future__ import annotations
@@ -21,16 +22,15 @@ from torch import nn
 from torch.nn.utils import prune
 
 from ..export import export
-from ..layers.mlp import SlicedLinear, truncatable_mlps
+from ..layers.conv import SlicedConv2d
+from ..layers.mlp import SlicedLinear
 
 
-def _pruned_layers(model: nn.Module) -> list[SlicedLinear]:
-    return [
-        layer
-        for mlp in truncatable_mlps(model, "prune")
-        for layer in mlp.modules()
-        if isinstance(layer, SlicedLinear)
-    ]
+def _pruned_layers(model: nn.Module) -> list[nn.Module]:
+    layers = [m for m in model.modules() if isinstance(m, SlicedLinear | SlicedConv2d)]
+    if not layers:
+        raise ValueError(f"{type(model).__name__} has no SlicedLinear / SlicedConv2d to prune")
+    return layers
 
 
 def count_nonzero_params(model: nn.Module, width: int | None = None) -> int:
@@ -59,7 +59,7 @@ class DropPruning:
             raise ValueError("need interval >= 1, pool >= 1 and drop_back in [0, 1]")
 
     def prepare(self, model: nn.Module) -> None:
-        """Give every weight matrix of the truncatable MLPs an all-ones mask."""
+        """Give every weight matrix of the truncatable layers an all-ones mask."""
         for layer in _pruned_layers(model):
             prune.identity(layer, "weight")
 

@@ -36,7 +36,8 @@ class SlicedConv2d(nn.Conv2d):
 class TruncatableConv2d(nn.Module):
     """Convolution block: conv → [BatchNorm2d] → activation → [max-pool] → structural dropout
     over the channels. Only the kept channels are computed; the input may itself be a prefix of
-    ``in_channels``. ``axis``: the model width the block follows (``StructuralDropout``)."""
+    ``in_channels``. ``axis``: the model width the block follows (``StructuralDropout``). The
+    spec's ordinary dropout (``standard_p``) does not apply to convolutions."""
 
     def __init__(
         self,
@@ -62,8 +63,6 @@ class TruncatableConv2d(nn.Module):
                 out_channels, dropout.cut_settings(), dim=1, mode="slice", axis=axis
             )
         )
-        if dropout is not None and dropout.standard_p > 0:
-            raise ValueError("standard dropout is not supported in convolution blocks")
 
     def kept(self, width: int | None = None) -> int:
         """Channels kept at model width ``width`` (None: full)."""
@@ -102,6 +101,10 @@ class TruncatableCNN(nn.Module):
     ``axis`` (default: the widest layer) is the model width: at width ``w`` every layer keeps
     ``ceil(w * its width / axis)`` units. The flatten keeps ``channels x positions`` inputs
     of the first fully connected layer, a prefix of them since channels come first.
+
+    Ordinary dropout (``dropout.standard_p``) applies to the fully connected layers only, as
+    LeNet and AlexNet use it. ``dropout.width_cap`` builds the model that ``export`` gives at
+    that width (every layer its share), trained from scratch, its axis the cap.
     """
 
     def __init__(
@@ -123,10 +126,11 @@ class TruncatableCNN(nn.Module):
             raise ValueError("channels must list at least one convolution")
         if len(in_shape) != 3:
             raise ValueError(f"in_shape must be (channels, height, width), got {in_shape!r}")
-        if dropout is not None and dropout.width_cap is not None:
-            channels = [min(c, dropout.width_cap) for c in channels]
-            hidden = [min(h, dropout.width_cap) for h in hidden]
         self.axis = max([*channels, *hidden]) if axis is None else axis
+        if dropout is not None and dropout.width_cap is not None:
+            cap = min(dropout.width_cap, self.axis)
+            channels, hidden = ([-(-cap * n // self.axis) for n in ns] for ns in (channels, hidden))
+            self.axis = cap
         ins = [in_shape[0], *channels]
         self.convs = nn.ModuleList(
             TruncatableConv2d(
