@@ -5,7 +5,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from conftest import CONFIGS
-from structural_dropout import DropoutSpec, TruncatableMLP, count_params, export
+from structural_dropout import DropoutSpec, TruncatableCNN, TruncatableMLP, count_params, export
 from structural_dropout.baselines.compaction import DropoutCompaction, RetentionGate
 from structural_dropout.baselines.pruning import DropPruning, count_nonzero_params
 from structural_dropout.lab.build import rebuild
@@ -51,6 +51,36 @@ def test_compaction_removes_rarely_kept_units_and_keeps_the_function():
         assert torch.allclose(small(x), model(x), atol=1e-5)
     # units are ordered by retention: the first kept unit of layer 1 is the 0.95 one (index 3)
     assert torch.equal(small.blocks[0].linear.weight[0], model.blocks[0].linear.weight[3])
+    with pytest.raises(ValueError, match="compacts it"):
+        export(model, 4)
+
+
+def test_compaction_of_a_cnn_removes_channels_and_keeps_the_function():
+    torch.manual_seed(0)
+    spec = DropoutSpec(p=0.0, rescale=False)
+    model = TruncatableCNN((1, 16, 16), [4, 6], [5], 3, spec, kernel_size=3, batch_norm=True)
+    assert model.positions == 4  # 2 x 2 per channel: the flatten maps channels to columns
+    compaction = DropoutCompaction(threshold=0.5)
+    compaction.prepare(model)
+    x = torch.randn(16, 1, 16, 16)
+    model.train()
+    with torch.no_grad():
+        model(x)  # BatchNorm statistics off their defaults
+    theta = [
+        torch.tensor([0.9, 1e-9, 0.7, 0.95]),
+        torch.tensor([1e-9, 0.99, 0.51, 1e-9, 0.75, 0.6]),
+        torch.tensor([0.8, 1e-9, 0.9, 0.55, 1e-9]),
+    ]
+    with torch.no_grad():
+        for block, t in zip([*model.convs, *model.fcs], theta, strict=True):
+            block.gate.logit.copy_(torch.logit(t.double()).float())
+    model.eval()
+    small = compaction.finalize(model).eval()
+    assert (small.channels, small.hidden) == ([3, 4], [3])
+    with torch.no_grad():  # removed channels had theta ~ 0: the function is unchanged
+        torch.testing.assert_close(small(x), model(x), atol=1e-5, rtol=1e-5)
+    # channels are ordered by retention: the first kept channel of conv 1 is the 0.95 one
+    assert torch.equal(small.convs[0].conv.weight[0], model.convs[0].conv.weight[3])
     with pytest.raises(ValueError, match="compacts it"):
         export(model, 4)
 

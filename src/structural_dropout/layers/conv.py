@@ -63,6 +63,7 @@ class TruncatableConv2d(nn.Module):
                 out_channels, dropout.cut_settings(), dim=1, mode="slice", axis=axis
             )
         )
+        self.gate: nn.Module | None = None  # a learned per-channel dropout (Dropout Compaction)
 
     def kept(self, width: int | None = None) -> int:
         """Channels kept at model width ``width`` (None: full)."""
@@ -82,6 +83,8 @@ class TruncatableConv2d(nn.Module):
         y = self.activation(y)
         if self.pool is not None:
             y = self.pool(y)
+        if self.gate is not None:
+            y = self.gate(y)
         return y if self.dropout is None else self.dropout.keep(y, k)
 
     def input_scale(self, width: int | None) -> float:
@@ -191,6 +194,8 @@ class TruncatableCNN(nn.Module):
         """A plain ``nn.Sequential`` of ``Conv2d`` / ``BatchNorm2d`` / activation / ``MaxPool2d``
         blocks, a ``Flatten`` and ``Linear`` layers, holding only what ``width`` keeps (eval
         behaviour; the ``width / c`` rescaling folded into each next layer's input weights)."""
+        if any(block.gate is not None for block in [*self.convs, *self.fcs]):
+            raise ValueError("a gated CNN exports after DropoutCompaction.finalize compacts it")
         layers: list[nn.Module] = []
         n_in, scale = self.in_shape[0], 1.0
         for block in self.convs:
