@@ -18,7 +18,15 @@ from experiments.mnist.data import MEAN, STD, raw_folder
 from structural_dropout import export, set_width
 from structural_dropout.lab.sweep import sweep
 
-from .models import SEED, example_input, native_mlp, plain_mlp, structural_mlp
+from .models import (
+    SEED,
+    example_input,
+    lenet5,
+    magnitude_pruned,
+    native_mlp,
+    plain_mlp,
+    structural_mlp,
+)
 from .timing import Comparison, compare
 
 
@@ -46,6 +54,39 @@ def export_vs_native(
                         fastest=True,  # the same arithmetic on every call
                     )
                 )
+    return rows
+
+
+@torch.inference_mode()
+def lenet5_small_vs_full(
+    width: int, sparsity: float, batches: list[int], rounds: int, min_run_time: float
+) -> list[Comparison]:
+    """LeNet-5's exported width-``width`` model against the full one (the structural saving),
+    and beside it the full model magnitude-pruned to ``sparsity`` as it runs: dense with zeros,
+    and with its linear layers in torch's CSR sparse kernels (convolutions stay dense)."""
+    model = lenet5()
+    full = export(model)
+    set_width(model, width)
+    candidates = {
+        f"exported w={width}": export(model, width),
+        f"pruned {sparsity:.0%} dense": magnitude_pruned(full, sparsity, sparse=False),
+        f"pruned {sparsity:.0%} sparse": magnitude_pruned(full, sparsity, sparse=True),
+    }
+    rows = []
+    for batch in batches:
+        x = example_input("lenet5", batch)
+        for name, candidate in candidates.items():
+            rows.append(
+                compare(
+                    "lenet5_small_vs_full",
+                    f"{name} batch={batch}",
+                    lambda x=x: full(x),
+                    lambda candidate=candidate, x=x: candidate(x),
+                    rounds,
+                    min_run_time,
+                    fastest=True,
+                )
+            )
     return rows
 
 

@@ -5,11 +5,14 @@ Timings do not depend on the weights, so every model is freshly initialised with
 
 from __future__ import annotations
 
+import copy
+import warnings
+
 import torch
 from torch import nn
 
 from experiments.pointnet.model import PointNet
-from structural_dropout import PLAIN, DropoutSpec, TruncatableMLP
+from structural_dropout import PLAIN, DropoutSpec, TruncatableCNN, TruncatableMLP
 
 SEED = 0  # every model and input of the benchmarks
 
@@ -48,7 +51,45 @@ def pointnet() -> PointNet:
     return PointNet(10, DropoutSpec()).eval()
 
 
+def lenet5() -> TruncatableCNN:
+    """LeNet-5 as ``experiment=lenet5`` builds it (20 and 50 channels, 500 hidden units)."""
+    torch.manual_seed(SEED)
+    return TruncatableCNN((1, 28, 28), [20, 50], [500], 10, DropoutSpec()).eval()
+
+
+class SparseLinear(nn.Module):
+    """``nn.Linear`` whose weight is stored as a CSR sparse matrix (torch's sparse kernels): how
+    an unstructured-pruned layer runs when its zeros are skipped."""
+
+    def __init__(self, linear: nn.Linear):
+        super().__init__()
+        with warnings.catch_warnings():  # "sparse CSR support is in beta": known, and timed
+            warnings.simplefilter("ignore", UserWarning)
+            self.weight = linear.weight.detach().to_sparse_csr()
+        self.bias = linear.bias.detach()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.addmm(self.bias[:, None], self.weight, x.T).T
+
+
+@torch.no_grad()
+def magnitude_pruned(model: nn.Sequential, sparsity: float, sparse: bool) -> nn.Sequential:
+    """A copy of a dense ``model`` with the ``sparsity`` smallest-magnitude share of every
+    weight set to zero (as Drop Pruning leaves them); ``sparse``: its linear layers in CSR."""
+    pruned = copy.deepcopy(model)
+    for i, layer in enumerate(pruned):
+        if isinstance(layer, nn.Linear | nn.Conv2d):
+            weight = layer.weight
+            cut = weight.abs().flatten().kthvalue(max(1, round(sparsity * weight.numel()))).values
+            weight.mul_(weight.abs() > cut)
+            if sparse and isinstance(layer, nn.Linear):
+                pruned[i] = SparseLinear(layer)
+    return pruned.eval()
+
+
 def example_input(name: str, batch: int) -> torch.Tensor:
     if name == "pointnet":
         return torch.randn(batch, 1024, 3)
+    if name == "lenet5":
+        return torch.randn(batch, 1, 28, 28)
     return torch.randn(batch, MLPS[name][0])

@@ -65,6 +65,16 @@ def main(config: DictConfig) -> None:
             ),
         ),
         (
+            cases.lenet5_small_vs_full,
+            (
+                config.lenet5_small_vs_full.width,
+                config.lenet5_small_vs_full.sparsity,
+                list(config.lenet5_small_vs_full.batches),
+                rounds,
+                min_run_time,
+            ),
+        ),
+        (
             cases.sd_train_step_vs_plain,
             (training_config("mnist", config.sd_train_step_vs_plain), rounds, min_run_time),
         ),

@@ -5,9 +5,12 @@ targets are measured by `make bench`, not tested.
 """
 
 import pandas as pd
+import torch
 from test_pointnet import make_dataset
 
+from benchmarks.models import example_input, lenet5, magnitude_pruned
 from conftest import run_script
+from structural_dropout import export
 
 
 def test_bench_writes_both_tables(tmp_path, fake_mnist):
@@ -33,6 +36,8 @@ def test_bench_writes_both_tables(tmp_path, fake_mnist):
         "widths.widths.mnist_mlp=[5,256]",
         "widths.widths.pointnet=[7]",
         "widths.widths.liif_decoder=[9]",
+        "widths.widths.lenet5=[127]",
+        "lenet5_small_vs_full.batches=[2]",
         "widths.batches.pointnet=[2]",
         timeout=600,
     )
@@ -40,6 +45,7 @@ def test_bench_writes_both_tables(tmp_path, fake_mnist):
     assert list(bench.columns) == ["benchmark", "case", "baseline_s", "candidate_s", "ratio"]
     assert bench.benchmark.value_counts().to_dict() == {
         "export_vs_native": 4,  # 2 models x 2 widths x 1 batch
+        "lenet5_small_vs_full": 3,  # exported, pruned dense, pruned sparse at 1 batch
         "sd_train_step_vs_plain": 1,
         "sweep_cached_vs_naive": 1,
         "mnist_pipeline_vs_dataloader": 1,
@@ -61,5 +67,21 @@ def test_bench_writes_both_tables(tmp_path, fake_mnist):
     for w in (5, 256):  # 784 -> w -> w -> 10, biases included in params only
         assert mlp.macs_per_sample[w].min() == 784 * w + w * w + w * 10
         assert mlp.params[w].min() == 784 * w + w * w + w * 10 + 2 * w + 10
-    assert set(widths.model) == {"mnist_mlp", "pointnet", "liif_decoder"}
+    lenet = widths[widths.model == "lenet5"].set_index("width")  # 6, 13 channels, 127 units
+    assert lenet.params[127].min() == 29_942
+    assert lenet.macs_per_sample[127].min() == 6 * 576 * 25 + 13 * 64 * 150 + 208 * 127 + 1270
+    assert set(widths.model) == {"mnist_mlp", "pointnet", "liif_decoder", "lenet5"}
     assert (out / "run.json").exists()
+
+
+def test_the_pruned_lenet_keeps_the_share_asked_and_runs_the_same_sparse():
+    full = export(lenet5())
+    dense = magnitude_pruned(full, 0.93, sparse=False)
+    weights = [m.weight for m in dense if isinstance(m, torch.nn.Linear | torch.nn.Conv2d)]
+    for weight in weights:
+        assert abs((weight == 0).float().mean().item() - 0.93) < 0.01
+    sparse = magnitude_pruned(full, 0.93, sparse=True)
+    x = example_input("lenet5", 4)
+    with torch.no_grad():
+        torch.testing.assert_close(sparse(x), dense(x), rtol=1e-4, atol=1e-5)
+        assert not torch.allclose(dense(x), full(x))
