@@ -167,6 +167,26 @@ def test_smoke_train_and_sweep_writes_results(tmp_path, fake_mnist):
     assert accuracy == pytest.approx(df.set_index("width").accuracy[65], abs=1e-6)
 
 
+def test_lenet5_smoke_trains_sweeps_and_exports_the_width_it_swept(tmp_path, fake_mnist):
+    config = compose_train(
+        "experiment=lenet5", "profile=smoke", f"data_dir={fake_mnist}", "task.download=false"
+    )
+    info = train_and_sweep(config, tmp_path / "run")
+    df = pd.read_csv(tmp_path / "run" / "sweep.csv").set_index("width")
+    assert df.index.tolist() == [1, 126, 251, 376, 500]  # the axis: 500, the widest layer
+    assert df.loc[500, "params"] == 431_080 and df["params"].is_monotonic_increasing
+    assert info["full_width"]["accuracy"] > 0.5  # the fake classes are easy; training did learn
+    out = tmp_path / "export"
+    summary = export_checkpoint(tmp_path / "run" / "checkpoint.pt", 126, out)
+    assert summary["params"] == df.loc[126, "params"]
+    task = instantiate(config.task)
+    task.setup(torch.device("cpu"))
+    x, y = task.splits["test"]
+    with torch.no_grad():
+        accuracy = (load_export(out)(x).argmax(1) == y).float().mean().item()
+    assert accuracy == pytest.approx(df.loc[126, "accuracy"], abs=1e-6)
+
+
 def compose_sweep(*overrides: str):
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         return compose(config_name="sweep", overrides=list(overrides))
