@@ -69,5 +69,7 @@ def test_the_headline_says_whether_the_goal_is_met(tmp_path):
     assert "2 of 2 widths" in met and "1.5× a plain run" in met and "goal is met" in met
     wide = TABLES["compare_gaps"](_headline_files(tmp_path / "b", -0.006, 150))
     assert "1 of 2 widths" in wide and "**missed**" in wide and "goal is missed" in wide
+    row = TABLES["compare_headline"](tmp_path / "b")  # the README's one-row form
+    assert "| **-0.60 ± 0.10** | +0.10 ± 0.10 |" in row and "goal is missed" in row
     costly = TABLES["compare_gaps"](_headline_files(tmp_path / "c", -0.004, 250))
     assert "2.5× a plain run" in costly and "goal is missed" in costly
