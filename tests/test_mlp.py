@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from structural_dropout import TruncatableMLP, count_params, fixed_cut, set_width
+from structural_dropout import TruncatableMLP, count_params, export, fixed_cut, set_width
 from structural_dropout.spec import PLAIN, DropoutSpec
 
 
@@ -107,3 +107,18 @@ def test_a_training_cut_is_the_same_function_as_that_eval_width():
     set_width(model, 7)
     with torch.no_grad():
         assert torch.allclose(train_out, model(x), atol=1e-6)
+
+
+def test_full_layers_keep_the_first_hidden_layers_whole():
+    torch.manual_seed(0)
+    model = TruncatableMLP(6, [16, 16, 16], 3, DropoutSpec(p=1.0), full_layers=2)
+    assert [block.dropout is None for block in model.blocks] == [True, True, False]
+    model.eval()
+    set_width(model, 4)
+    assert [block.kept(4) for block in model.blocks] == [16, 16, 4]
+    assert count_params(model, 4) == (6 * 16 + 16) + (16 * 16 + 16) + (16 * 4 + 4) + (4 * 3 + 3)
+    x = torch.randn(5, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(export(model, 4)(x), model(x))
+    with pytest.raises(ValueError, match="full_layers=3 must leave at least one"):
+        TruncatableMLP(6, [16, 16, 16], 3, DropoutSpec(p=1.0), full_layers=3)

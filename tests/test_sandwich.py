@@ -82,6 +82,22 @@ def test_distillation_learns_the_full_widths_prediction_without_moving_it():
         assert torch.allclose(g, p.grad, atol=1e-6)
 
 
+def test_fixed_widths_train_every_step_as_matformer_does():
+    model, batch = setup()
+    rule = Sandwich(full=True, random=0, fixed=[8, 16])  # a list, as a config gives it
+    assert rule.fixed == (8, 16) and rule.widths == 3
+    for _ in range(3):
+        task = RecordingTask()
+        loss = sandwich_loss(model, task, batch, rule)
+        assert task.widths == [32, 8, 16]
+    expected = sum(F.mse_loss(at_width(model, w, batch[0]), batch[1]) for w in (32, 8, 16)) / 3
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    with pytest.raises(ValueError, match="sandwich fixed must list widths >= 1"):
+        Sandwich(fixed=(0,))
+    with pytest.raises(ValueError, match="outside 1..32"):
+        sandwich_loss(model, RecordingTask(), batch, Sandwich(fixed=(64,)))
+
+
 def test_bad_rules_are_rejected():
     with pytest.raises(ValueError, match="at least one width"):
         Sandwich(full=False, smallest=False, random=0)

@@ -77,7 +77,8 @@ class LIIF(nn.Module):
     """EDSR encoder + local implicit image function with a truncatable decoder MLP.
 
     The decoder reads ``9 * channels + 4`` inputs: the 3x3-unfolded feature, the query's offset
-    from that feature's pixel centre and the cell, both in LR pixel units.
+    from that feature's pixel centre and the cell, both in LR pixel units. ``full_layers``: the
+    decoder's first hidden layers that are never cut (``TruncatableMLP``).
     """
 
     def __init__(
@@ -86,10 +87,13 @@ class LIIF(nn.Module):
         blocks: int = 16,
         hidden: tuple[int, ...] | list[int] = (256, 256, 256, 256),
         dropout: DropoutSpec | None = None,
+        full_layers: int = 0,
     ):
         super().__init__()
         self.encoder = EDSREncoder(channels, blocks)
-        self.decoder = TruncatableMLP(9 * channels + 4, list(hidden), 3, dropout)
+        self.decoder = TruncatableMLP(
+            9 * channels + 4, list(hidden), 3, dropout, full_layers=full_layers
+        )
 
     def encode(self, lr: Tensor) -> tuple[Tensor, tuple[int, int]]:
         """``[B, 3, h, w]`` → the unfolded features ``[B, h * w, 9 * channels]`` and ``(h, w)``."""

@@ -43,8 +43,11 @@ class Sandwich:
 
     full: the full width. smallest: the smallest cut of the grid (``lower_bound``).
     random: how many random cuts, drawn as the dropout layers draw them (``p``, grid,
-    ``distribution``). distill: the narrower widths learn the full width's predictions
-    (in-place distillation, ``task.distill_loss``) instead of the targets; needs ``full``.
+    ``distribution``). fixed: widths trained on every step besides those, e.g. ``(32, 64, 128)``
+    with ``full`` and ``random=0`` is MatFormer's rule (a few granularities, all every step;
+    the widths between them used untrained). distill: the narrower widths learn the full
+    width's predictions (in-place distillation, ``task.distill_loss``) instead of the targets;
+    needs ``full``.
     full_weight: the full width's loss counts this many times each other width's in the mean,
     so the narrow widths pull less on the shared weights (1: a plain mean).
     batched: run all widths in one forward pass over the batch repeated once per width (needs
@@ -67,6 +70,7 @@ class Sandwich:
     full: bool = True
     smallest: bool = False
     random: int = 1
+    fixed: tuple[int, ...] = ()
     distill: bool = False
     full_weight: float = 1.0
     batched: bool = False
@@ -75,6 +79,10 @@ class Sandwich:
     def __post_init__(self):
         if isinstance(self.random, bool) or not isinstance(self.random, int) or self.random < 0:
             raise ValueError(f"sandwich random must be an int >= 0, got {self.random!r}")
+        fixed = tuple(self.fixed)  # a list from a config
+        if any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in fixed):
+            raise ValueError(f"sandwich fixed must list widths >= 1, got {self.fixed!r}")
+        object.__setattr__(self, "fixed", fixed)
         if self.widths == 0:
             raise ValueError("a sandwich step must train at least one width")
         if self.distill and not self.full:
@@ -92,7 +100,7 @@ class Sandwich:
     def widths(self) -> int:
         """Widths (and losses) per training step: one forward pass each, or one in all when
         ``batched``."""
-        return int(self.full) + int(self.smallest) + self.random
+        return int(self.full) + int(self.smallest) + len(self.fixed) + self.random
 
 
 def sandwich_loss(model: nn.Module, task: DistillingTask, batch, rule: Sandwich) -> Tensor:
@@ -111,8 +119,8 @@ def sandwich_loss(model: nn.Module, task: DistillingTask, batch, rule: Sandwich)
             f"{', '.join(needed)}"
         )
     widest = max(layers, key=lambda layer: layer.axis)
-    fixed = [widest.axis] * rule.full + [widest.lower_bound] * rule.smallest
-    weights = [rule.full_weight] * rule.full + [1.0] * (rule.smallest + rule.random)
+    fixed = [widest.axis] * rule.full + [widest.lower_bound] * rule.smallest + list(rule.fixed)
+    weights = [rule.full_weight] * rule.full + [1.0] * (rule.widths - rule.full)
     widths = [*fixed, *[None] * rule.random]  # None: a random cut
     predictions = None
     if rule.batched:  # every width in one pass over copies of the batch

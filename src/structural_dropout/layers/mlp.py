@@ -116,6 +116,8 @@ class TruncatableMLP(nn.Module):
 
     ``hidden`` lists the hidden widths, e.g. ``[256, 256]`` for 784 → 256 → 256 → 10. The output
     layer is never truncated; it reads whatever prefix the last hidden layer kept.
+    ``full_layers``: the first this many hidden layers are never cut (no structural dropout, and
+    no ordinary dropout either): only the later layers shrink with the width.
     """
 
     def __init__(
@@ -126,16 +128,22 @@ class TruncatableMLP(nn.Module):
         dropout: DropoutSpec | None = PLAIN,
         batch_norm: bool = False,
         activation: Callable[[], nn.Module] = nn.ReLU,
+        full_layers: int = 0,
     ):
         super().__init__()
         if not hidden:
             raise ValueError("hidden must list at least one hidden width")
+        if not 0 <= full_layers < len(hidden):
+            raise ValueError(
+                f"full_layers={full_layers} must leave at least one of the {len(hidden)} hidden "
+                "layers to cut"
+            )
         if dropout is not None and dropout.width_cap is not None:
             hidden = [min(h, dropout.width_cap) for h in hidden]
         widths = [in_features, *hidden]
         self.blocks = nn.ModuleList(
-            TruncatableLinear(a, b, dropout, batch_norm, activation)
-            for a, b in zip(widths[:-1], widths[1:], strict=True)
+            TruncatableLinear(a, b, None if i < full_layers else dropout, batch_norm, activation)
+            for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True))
         )
         self.head = SlicedLinear(widths[-1], out_features)
         self.in_features, self.out_features, self.hidden = in_features, out_features, list(hidden)
