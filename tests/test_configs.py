@@ -20,6 +20,7 @@ from structural_dropout import (
     load_export,
     model_width,
 )
+from structural_dropout.lab.build import build_run
 from structural_dropout.lab.checkpoint import load_checkpoint
 from structural_dropout.lab.run import export_checkpoint, sweep_checkpoint, train_and_sweep
 
@@ -287,6 +288,34 @@ def test_sandwich_config_reaches_the_training_loop(tmp_path, fake_mnist):
     for key, value in states["plain"].items():
         assert torch.equal(value, states["full_only"][key]), key
     assert not torch.equal(states["plain"]["head.weight"], states["sandwich"]["head.weight"])
+
+
+def test_a_frozen_teacher_is_built_from_its_checkpoint_and_needed_only_to_train(
+    tmp_path, fake_mnist
+):
+    smoke = ("profile=smoke", f"data_dir={fake_mnist}", "task.download=false")
+    train_and_sweep(compose_train(*smoke, "dropout=none", "sweep.enabled=false"), tmp_path / "t")
+    teacher = tmp_path / "t" / "checkpoint.pt"
+    student = [*smoke, "rule=sandwich", "trainer.rule.teacher=1.0"]
+    config = compose_train(
+        *student, f"trainer.teacher.checkpoint={teacher}", "trainer.teacher.init=true"
+    )
+    run = build_run(config, torch.device("cpu"))
+    frozen = run.settings.teacher
+    assert not frozen.training and not any(p.requires_grad for p in frozen.parameters())
+    for key, value in load_checkpoint(teacher)["model"].items():  # init: the teacher's weights
+        assert torch.equal(run.model.state_dict()[key], value), key
+    train_and_sweep(config, tmp_path / "s")
+    teacher.unlink()  # a sweep of the student no longer needs the teacher
+    sweep_config = compose_sweep(f"checkpoint={tmp_path / 's' / 'checkpoint.pt'}")
+    sweep_checkpoint(sweep_config.checkpoint, sweep_config, tmp_path / "resweep")
+    assert (tmp_path / "resweep" / "sweep.csv").is_file()
+    with pytest.raises(ValueError, match="needs trainer.teacher.checkpoint"):
+        build_run(compose_train(*student), torch.device("cpu"))
+    with pytest.raises(ValueError, match="no rule learns from it"):
+        build_run(
+            compose_train(*smoke, f"trainer.teacher.checkpoint={teacher}"), torch.device("cpu")
+        )
 
 
 @pytest.mark.parametrize("grid", sorted(p.stem for p in (CONFIGS / "grid").glob("*.yaml")))

@@ -20,7 +20,9 @@ class RecordingTask:
 
     def predict(self, model, batch):
         prediction = model(batch[0])
-        self.widths.append(structural_layers(model)[0].active_width())
+        layers = structural_layers(model)  # none in a frozen teacher
+        if layers:
+            self.widths.append(layers[0].active_width())
         return prediction
 
     def criterion(self, prediction, batch):
@@ -96,6 +98,28 @@ def test_fixed_widths_train_every_step_as_matformer_does():
         Sandwich(fixed=(0,))
     with pytest.raises(ValueError, match="outside 1..32"):
         sandwich_loss(model, RecordingTask(), batch, Sandwich(fixed=(64,)))
+
+
+@pytest.mark.parametrize("teach_full", [False, True])
+def test_a_frozen_teacher_adds_its_term_to_the_narrower_widths(teach_full):
+    model, batch = setup()
+    teacher = TruncatableMLP(6, [64], 3, dropout=None).eval()
+    rule = Sandwich(full=True, random=0, fixed=(8,), teacher=0.5, teach_full=teach_full)
+    loss = sandwich_loss(model, RecordingTask(), batch, rule, teacher)
+    loss.backward()
+    x, y = batch
+    target = teacher(x).detach()
+    full, narrow = at_width(model, 32, x), at_width(model, 8, x)
+    expected = F.mse_loss(full, y) + F.mse_loss(narrow, y) + 0.5 * F.l1_loss(narrow, target)
+    expected = (expected + (0.5 * F.l1_loss(full, target) if teach_full else 0)) / 2
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert all(p.grad is None for p in teacher.parameters())  # frozen: nothing flows into it
+    with pytest.raises(ValueError, match="goes with a sandwich teacher weight > 0"):
+        sandwich_loss(model, RecordingTask(), batch, Sandwich(), teacher)
+    with pytest.raises(ValueError, match="goes with a sandwich teacher weight > 0"):
+        sandwich_loss(model, RecordingTask(), batch, rule)
+    with pytest.raises(ValueError, match="teach_full needs a teacher weight"):
+        Sandwich(teach_full=True)
 
 
 def test_bad_rules_are_rejected():

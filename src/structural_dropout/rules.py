@@ -48,6 +48,10 @@ class Sandwich:
     the widths between them used untrained). distill: the narrower widths learn the full
     width's predictions (in-place distillation, ``task.distill_loss``) instead of the targets;
     needs ``full``.
+    teacher: weight of a frozen teacher's predictions (a separately trained model passed to
+    ``sandwich_loss``): every width below the full one, and the full one too with
+    ``teach_full``, adds ``teacher * task.distill_loss(prediction, teacher's prediction)`` to
+    its loss (Once-for-All's knowledge distillation, beside the targets). 0: no teacher.
     full_weight: the full width's loss counts this many times each other width's in the mean,
     so the narrow widths pull less on the shared weights (1: a plain mean).
     batched: run all widths in one forward pass over the batch repeated once per width (needs
@@ -72,6 +76,8 @@ class Sandwich:
     random: int = 1
     fixed: tuple[int, ...] = ()
     distill: bool = False
+    teacher: float = 0.0
+    teach_full: bool = False
     full_weight: float = 1.0
     batched: bool = False
     trunk_grad: float = 1.0
@@ -87,6 +93,10 @@ class Sandwich:
             raise ValueError("a sandwich step must train at least one width")
         if self.distill and not self.full:
             raise ValueError("sandwich distill needs full=true: the full width is the teacher")
+        if not self.teacher >= 0:
+            raise ValueError(f"sandwich teacher must be a weight >= 0, got {self.teacher!r}")
+        if self.teach_full and not self.teacher:
+            raise ValueError("sandwich teach_full needs a teacher weight > 0")
         if not self.full_weight > 0:
             raise ValueError(f"sandwich full_weight must be > 0, got {self.full_weight!r}")
         if not 0 <= self.trunk_grad <= 1:
@@ -103,17 +113,30 @@ class Sandwich:
         return int(self.full) + int(self.smallest) + len(self.fixed) + self.random
 
 
-def sandwich_loss(model: nn.Module, task: DistillingTask, batch, rule: Sandwich) -> Tensor:
+def sandwich_loss(
+    model: nn.Module,
+    task: DistillingTask,
+    batch,
+    rule: Sandwich,
+    teacher: nn.Module | None = None,
+) -> Tensor:
     """The mean loss of ``task`` on ``batch`` over the widths ``rule`` names.
 
-    With ``rule.distill`` the task must have ``predict(model, batch)``,
-    ``criterion(prediction, batch)`` and ``distill_loss(prediction, teacher)``.
+    With ``rule.distill`` or a ``teacher`` the task must have ``predict(model, batch)``,
+    ``criterion(prediction, batch)`` and ``distill_loss(prediction, teacher)``. ``teacher``: the
+    frozen model whose predictions ``rule.teacher`` weighs (given exactly when that is > 0).
     """
     layers = structural_layers(model)
     if not layers:
         raise ValueError(f"{type(model).__name__} has no StructuralDropout layer to sandwich")
-    needed = ("predict", "criterion") + ("distill_loss",) * rule.distill
-    if (rule.distill or rule.batched) and not all(hasattr(task, name) for name in needed):
+    if (teacher is None) != (rule.teacher == 0):
+        raise ValueError(
+            "a frozen teacher goes with a sandwich teacher weight > 0 (rule.teacher) and only "
+            f"with it: got teacher={type(teacher).__name__}, rule.teacher={rule.teacher}"
+        )
+    distills = rule.distill or teacher is not None
+    needed = ("predict", "criterion") + ("distill_loss",) * distills
+    if (distills or rule.batched) and not all(hasattr(task, name) for name in needed):
         raise ValueError(
             f"{type(task).__name__} cannot train a distilled or batched sandwich: it needs "
             f"{', '.join(needed)}"
@@ -142,17 +165,25 @@ def sandwich_loss(model: nn.Module, task: DistillingTask, batch, rule: Sandwich)
         with at_width(i, width):
             return task.predict(model, batch)
 
-    losses, teacher = [], None
+    frozen = None
+    if teacher is not None:
+        with torch.no_grad():
+            frozen = task.predict(teacher, batch)
+    losses, full = [], None
     for i, width in enumerate(widths):
-        if predictions is None and not rule.distill:  # the task's own loss (it may add terms)
+        if predictions is None and not distills:  # the task's own loss (it may add terms)
             with at_width(i, width):
                 losses.append(task.loss(model, batch))
-        elif teacher is not None:  # distilled from the full width's prediction
-            losses.append(task.distill_loss(predict(i, width), teacher))
+            continue
+        prediction = predict(i, width)
+        if full is not None:  # distilled from the full width's prediction (in place)
+            loss = task.distill_loss(prediction, full)
         else:  # the labels; with distillation, the first (full) width becomes the teacher
-            prediction = predict(i, width)
-            losses.append(task.criterion(prediction, batch))
-            teacher = prediction.detach() if rule.distill else None
+            loss = task.criterion(prediction, batch)
+            full = prediction.detach() if rule.distill else None
+        if frozen is not None and (rule.teach_full or not (rule.full and i == 0)):
+            loss = loss + rule.teacher * task.distill_loss(prediction, frozen)
+        losses.append(loss)
     return sum(w * loss for w, loss in zip(weights, losses, strict=True)) / sum(weights)
 
 

@@ -72,10 +72,13 @@ class Run:
         return self.model
 
 
-def build_run(config: DictConfig, device: torch.device, with_task: bool = True) -> Run:
+def build_run(
+    config: DictConfig, device: torch.device, with_task: bool = True, for_training: bool = True
+) -> Run:
     """Build a run from a composed config. The order is fixed (task, model, hooks, optimizer,
     scheduler): random draws made while building one object must not move another's.
-    ``with_task=False`` skips the task (and its data), for a model whose weights load next."""
+    ``with_task=False`` skips the task (and its data), for a model whose weights load next;
+    ``for_training=False`` skips what only training needs (a frozen teacher)."""
     task = instantiate(config.task) if with_task else None
     if task is not None:
         task.setup(device)
@@ -89,11 +92,36 @@ def build_run(config: DictConfig, device: torch.device, with_task: bool = True) 
     scheduler = instantiate(config.scheduler)(optimizer) if config.get("scheduler") else None
     trainer = OmegaConf.to_container(config.trainer, resolve=True)
     rule = trainer.pop("rule", None)
-    settings = TrainerSettings(
-        **trainer, rule=instantiate(rule) if rule is not None else None, hooks=hooks
-    )
+    rule = instantiate(rule) if rule is not None else None
+    teacher = _teacher(trainer.pop("teacher", None) or {}, rule, model, device, for_training)
+    settings = TrainerSettings(**trainer, rule=rule, hooks=hooks, teacher=teacher)
     _check_recalibration(config, model)
     return Run(config, device, task, model, optimizer, scheduler, settings)
+
+
+def _teacher(
+    spec: dict, rule, model: nn.Module, device: torch.device, for_training: bool
+) -> nn.Module | None:
+    """The frozen teacher of ``trainer.teacher`` (eval mode, no gradients), rebuilt from its
+    checkpoint; with ``init`` the model starts from its weights. None without a checkpoint."""
+    path = spec.get("checkpoint")
+    weight = getattr(rule, "teacher", 0)
+    if path is None:
+        if weight:
+            raise ValueError(f"rule.teacher={weight} needs trainer.teacher.checkpoint=<path>")
+        return None
+    if not weight:
+        raise ValueError(
+            "trainer.teacher.checkpoint is set but no rule learns from it: use a sandwich rule "
+            "with teacher > 0 (e.g. rule=sandwich trainer.rule.teacher=1)"
+        )
+    if not for_training:
+        return None
+    _, run = rebuild(path, device, with_task=False)
+    teacher = run.model.eval().requires_grad_(False)
+    if spec.get("init"):
+        model.load_state_dict(teacher.state_dict())
+    return teacher
 
 
 def _check_recalibration(config: DictConfig, model: nn.Module) -> None:
@@ -122,7 +150,7 @@ def rebuild(
     config = OmegaConf.create(state["config"])
     if overrides:
         config = OmegaConf.merge(config, overrides)
-    run = build_run(config, device, with_task)
+    run = build_run(config, device, with_task, for_training=False)
     run.model.load_state_dict(state["model"])
     run.finish_training()
     return state, run

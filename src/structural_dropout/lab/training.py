@@ -70,6 +70,8 @@ class TrainerSettings:
     ``after_step(model, step, total)`` runs after each optimizer step. ``divergence_factor``:
     stop with an error when the mean loss of the steps since the last check (every 50 steps and
     at each epoch's end) exceeds this many times the first step's loss (None: never).
+    ``teacher``: the frozen model the rule distils from (``rule.teacher``; built by
+    ``build.build_run`` from ``trainer.teacher.checkpoint``).
     """
 
     epochs: int
@@ -83,6 +85,7 @@ class TrainerSettings:
     divergence_factor: float | None = 1000.0
     rule: Sandwich | None = None
     hooks: object | None = None
+    teacher: torch.nn.Module | None = None
 
     def __post_init__(self):
         if min(self.epochs, self.validate_every, self.checkpoint_every) < 1:
@@ -222,7 +225,7 @@ def train(
                 if settings.rule is None:
                     loss = task.loss(model, batch)
                 else:
-                    loss = sandwich_loss(model, task, batch, settings.rule)
+                    loss = sandwich_loss(model, task, batch, settings.rule, settings.teacher)
                 if hasattr(settings.hooks, "penalty"):
                     loss = loss + settings.hooks.penalty(model)
             value = loss.item()
