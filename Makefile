@@ -4,7 +4,7 @@ RUN := $(UV) run --frozen
 PY := $(RUN) python
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint reproduce-mnist reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn reproduce-liif reproduce-liif-paper-rule reproduce-liif-plain trials-pointnet trials-liif tune-mnist compare-mnist-one-run compare-mnist-baselines compare-mnist bench sweep-mnist render figures clean
+.PHONY: help setup test lint reproduce-mnist reproduce-lenet5 reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn reproduce-liif reproduce-liif-paper-rule reproduce-liif-plain trials-pointnet trials-liif trials-liif-recipes tune-mnist compare-mnist-one-run compare-mnist-baselines compare-mnist bench sweep-mnist render figures clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -22,6 +22,10 @@ lint: ## ruff check of the whole tree
 reproduce-mnist: ## MNIST: train once (cpu profile, ~2 min with the sweep), sweep all 256 widths -> results/mnist/
 	$(PY) scripts/train.py experiment=mnist profile=cpu results_dir=results/mnist \
 		hydra.run.dir=outputs/reproduce/mnist
+
+reproduce-lenet5: ## LeNet-5 on MNIST (#18): train once (cpu profile; time not yet measured), sweep 126 widths of its 500-wide axis -> results/lenet5/
+	$(PY) scripts/train.py experiment=lenet5 profile=cpu results_dir=results/lenet5 \
+		hydra.run.dir=outputs/reproduce/lenet5
 
 reproduce-mnist-plain: ## MNIST baseline: the same run without dropout, truncated -> results/mnist/none/
 	$(PY) scripts/train.py experiment=mnist profile=cpu dropout=none results_dir=results/mnist/none \
@@ -54,6 +58,13 @@ trials-pointnet: ## PointNet: rescaling x gradient clipping, 5 epochs each, judg
 trials-liif: ## LIIF: rescaling on or off, 500 steps each, judged on the validation images (~6 min estimated on an AVX-512 BF16 CPU) -> results/liif/trials.csv
 	$(PY) scripts/train.py grid=liif_trials hydra.sweep.dir=multirun/trials_liif
 	$(PY) scripts/aggregate.py multirun/trials_liif results/liif/trials.csv
+
+LIIF_RECIPES := reference paper_rule teacher matformer later_layers author
+
+trials-liif-recipes: ## LIIF (#17): each recipe's 1,000-step trial on validation (configs/grid/liif_recipe_*.yaml; teacher: make reproduce-liif-plain first; not yet run; resumable) -> multirun/liif_recipes/
+	for recipe in $(LIIF_RECIPES); do \
+		$(PY) scripts/train.py grid=liif_recipe_$$recipe hydra.sweep.dir=multirun/liif_recipes/$$recipe || exit 1; \
+	done
 
 TUNE_METHODS := structural nested sandwich distilled nested_distill dropout compaction drop_pruning
 

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import instantiate
 from test_pointnet import make_dataset
 
@@ -325,16 +326,18 @@ def test_every_grid_composes_every_job(grid):
         config = compose("train", [f"grid={grid}"], return_hydra_config=True)
     params = {key: str(value) for key, value in config.hydra.sweeper.params.items()}
     assert params
+    parser = OverridesParser.create()  # as Hydra's sweeper reads them: ranges, lists as values
+    overrides = [parser.parse_override(f"{key}={raw}") for key, raw in params.items()]
     values = [
         [
-            f"{key}={v}"
+            f"{o.key_or_group}={v}"
             for v in (
-                range(*map(int, raw[6:-1].split(",")))
-                if raw.startswith("range(")
-                else raw.split(",")
+                o.sweep_string_iterator()
+                if o.is_sweep_override()
+                else [o.get_value_element_as_str()]
             )
         ]
-        for key, raw in params.items()
+        for o in overrides
     ]
     jobs = list(itertools.product(*values))
     for job in jobs:
