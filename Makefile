@@ -61,10 +61,11 @@ trials-liif: ## LIIF: rescaling on or off, 500 steps each, judged on the validat
 
 LIIF_RECIPES := reference paper_rule teacher matformer later_layers author
 
-trials-liif-recipes: ## LIIF (#17): each recipe's 1,000-step trial on validation (configs/grid/liif_recipe_*.yaml; teacher: make reproduce-liif-plain first; not yet run; resumable) -> multirun/liif_recipes/
+trials-liif-recipes: ## LIIF (#17): each recipe's 1,000-step trial on validation (configs/grid/liif_recipe_*.yaml; teacher: make reproduce-liif-plain first; not yet run; resumable) -> results/liif/recipes.csv
 	for recipe in $(LIIF_RECIPES); do \
 		$(PY) scripts/train.py grid=liif_recipe_$$recipe hydra.sweep.dir=multirun/liif_recipes/$$recipe || exit 1; \
 	done
+	$(PY) scripts/recipes.py multirun/liif_recipes results/liif/recipes.csv
 
 TUNE_METHODS := structural nested sandwich distilled nested_distill dropout compaction drop_pruning
 

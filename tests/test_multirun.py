@@ -4,9 +4,14 @@ import json
 
 import pandas as pd
 import pytest
+import yaml
 
 from conftest import multirun
-from structural_dropout.lab.reports.aggregate import collect_runs, runs_provenance
+from structural_dropout.lab.reports.aggregate import (
+    collect_recipe_trials,
+    collect_runs,
+    runs_provenance,
+)
 from structural_dropout.lab.reports.plots import seed_bands
 
 
@@ -62,3 +67,44 @@ def test_collect_runs_keeps_full_names_when_short_ones_clash(tmp_path):
     table = collect_runs(tmp_path)
     assert list(table.columns) == ["run", "a.p", "b.p", "seed", "width", "params", "accuracy"]
     assert table["b.p"].tolist() == [2, 2, 4, 4]
+
+
+def _trial(folder, overrides, psnr, seconds, teacher=None):
+    """A finished LIIF trial job: its overrides, run.json and sweep.csv."""
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    trainer = {"teacher": {"checkpoint": str(teacher) if teacher else None}}
+    run = {"seed": 0, "train_seconds": seconds, "config": {"trainer": trainer}}
+    (folder / "run.json").write_text(json.dumps(run))
+    rows = [
+        {"width": w, "params": w, "params_total": w + 1, "scale": s, "dataset": d, "psnr": psnr}
+        for d in ("val", "Set5")
+        for s in (2, 4)
+        for w in (32, 256)
+    ]
+    pd.DataFrame(rows).to_csv(folder / "sweep.csv", index=False)
+
+
+def test_recipe_trials_read_validation_and_count_the_teachers_training(tmp_path):
+    teacher = tmp_path / "plain"
+    teacher.mkdir()
+    (teacher / "run.json").write_text(json.dumps({"train_seconds": 1000.0}))
+    root = tmp_path / "recipes"
+    _trial(root / "reference" / "0", ["experiment=liif"], 30.0, 50.0)
+    for job, init in enumerate(("false", "true")):
+        overrides = ["experiment=liif", "rule=sandwich", f"trainer.teacher.init={init}"]
+        _trial(root / "teacher" / str(job), overrides, 31.0 + job, 60.0, teacher / "x.pt")
+    table = collect_recipe_trials(root)
+    assert len(table) == 3 * 4  # three trials x (2 scales x 2 widths) of the validation images
+    teacher_rows = table[table["recipe"] == "teacher"]
+    assert set(teacher_rows["setting"]) == {"init=False", "init=True"}  # only what varies
+    assert (teacher_rows["teacher_seconds"] == 1000.0).all()
+    assert (table.loc[table["recipe"] == "reference", "teacher_seconds"] == 0).all()
+    assert table.groupby("setting")["psnr"].first().to_dict() == {
+        "": 30.0,
+        "init=False": 31.0,
+        "init=True": 32.0,
+    }
+    (teacher / "run.json").unlink()
+    with pytest.raises(FileNotFoundError, match="its cost cannot be counted"):
+        collect_recipe_trials(root)

@@ -67,3 +67,41 @@ def runs_provenance(multirun_dir: str | Path) -> list[dict]:
         | {k: v for k, v in json.loads(job.read_text()).items() if k in keep}
         for job in sorted(Path(multirun_dir).glob("*/run.json"))
     ]
+
+
+def collect_recipe_trials(root: str | Path, dataset: str = "val") -> pd.DataFrame:
+    """LIIF's recipe trials (``make trials-liif-recipes``): one row per trial, scale and width of
+    ``dataset`` (the validation images), from ``<root>/<recipe>/<job>/``: ``recipe, setting,
+    scale, width, params, psnr, train_seconds, teacher_seconds`` (the frozen teacher's own
+    training, from the ``run.json`` beside its checkpoint: a recipe's cost includes it; 0 when
+    the trial has no teacher). ``setting``: the job's overrides beyond the recipe's shared ones."""
+    frames = []
+    for folder in sorted(p for p in Path(root).iterdir() if p.is_dir()):
+        table = collect_runs(folder)
+        varied = [c for c in table.columns[1 : table.columns.get_loc("width")] if c != "seed"]
+        varied = [c for c in varied if table[c].nunique() > 1]
+        rows = table[table["dataset"] == dataset].copy()
+        seconds, teachers = {}, {}
+        for job in rows["run"].unique():
+            run = json.loads((folder / job / "run.json").read_text())
+            seconds[job] = run["train_seconds"]
+            teacher = (run["config"]["trainer"].get("teacher") or {}).get("checkpoint")
+            teachers[job] = _teacher_seconds(teacher) if teacher else 0.0
+        rows["setting"] = [",".join(f"{c}={row[c]}" for c in varied) for _, row in rows.iterrows()]
+        rows["train_seconds"] = rows["run"].map(seconds)
+        rows["teacher_seconds"] = rows["run"].map(teachers)
+        rows["recipe"] = folder.name
+        frames.append(rows)
+    if not frames:
+        raise FileNotFoundError(f"no recipe folders under {root}")
+    columns = ["recipe", "setting", "scale", "width", "params", "psnr", "train_seconds",
+               "teacher_seconds"]  # fmt: skip
+    return pd.concat(frames, ignore_index=True)[columns]
+
+
+def _teacher_seconds(checkpoint: str) -> float:
+    """The training time recorded beside a teacher's checkpoint (its run's ``run.json``)."""
+    run_json = Path(checkpoint).parent / "run.json"
+    if not run_json.is_file():
+        raise FileNotFoundError(f"the teacher's {run_json} is missing: its cost cannot be counted")
+    return float(json.loads(run_json.read_text())["train_seconds"])
