@@ -14,8 +14,15 @@ import torch
 from torch import Tensor, nn
 
 from ..spec import PLAIN, DropoutSpec
-from .dropout import StructuralDropout, rescale_factor, share_cuts
-from .mlp import SlicedLinear, TruncatableLinear, dense_batch_norm, dense_linear, sliced_batch_norm
+from .dropout import StructuralDropout, share_cuts
+from .mlp import (
+    SlicedLinear,
+    TruncatableBlock,
+    TruncatableLinear,
+    dense_batch_norm,
+    dense_linear,
+    sliced_batch_norm,
+)
 
 
 class SlicedConv2d(nn.Conv2d):
@@ -33,7 +40,7 @@ class SlicedConv2d(nn.Conv2d):
         return self._conv_forward(x, self.weight[:k, : x.shape[1]], bias)
 
 
-class TruncatableConv2d(nn.Module):
+class TruncatableConv2d(TruncatableBlock):
     """Convolution block: conv → [BatchNorm2d] → activation → [max-pool] → structural dropout
     over the channels. Only the kept channels are computed; the input may itself be a prefix of
     ``in_channels``. ``axis``: the model width the block follows (``StructuralDropout``). The
@@ -65,15 +72,9 @@ class TruncatableConv2d(nn.Module):
         )
         self.gate: nn.Module | None = None  # a learned per-channel dropout (Dropout Compaction)
 
-    def kept(self, width: int | None = None) -> int:
-        """Channels kept at model width ``width`` (None: full)."""
-        if self.dropout is None or width is None:
-            return self.conv.out_channels
-        return self.dropout.kept(width)
-
-    def active_units(self) -> int:
-        """Channels this forward pass keeps: the cut drawn for this step, or the width set."""
-        return self.conv.out_channels if self.dropout is None else self.dropout.active_width()
+    @property
+    def units(self) -> int:
+        return self.conv.out_channels
 
     def forward(self, x: Tensor) -> Tensor:
         k = self.active_units()
@@ -86,12 +87,6 @@ class TruncatableConv2d(nn.Module):
         if self.gate is not None:
             y = self.gate(y)
         return y if self.dropout is None else self.dropout.keep(y, k)
-
-    def input_scale(self, width: int | None) -> float:
-        """The factor this block's rescaling applies to the next layer's input at ``width``."""
-        if self.dropout is None:
-            return 1.0
-        return rescale_factor(self.kept(width), self.dropout.width, self.dropout.rescale)
 
 
 class TruncatableCNN(nn.Module):
@@ -198,23 +193,20 @@ class TruncatableCNN(nn.Module):
             raise ValueError("a gated CNN exports after DropoutCompaction.finalize compacts it")
         layers: list[nn.Module] = []
         n_in, scale = self.in_shape[0], 1.0
-        for block in self.convs:
+        for block in [*self.convs, None, *self.fcs]:  # None: the flatten between them
+            if block is None:
+                layers.append(nn.Flatten())
+                n_in *= self.positions
+                continue
             k = block.kept(width)
-            layers.append(dense_conv(block.conv, k, n_in, scale))
+            convolution = isinstance(block, TruncatableConv2d)
+            dense = dense_conv if convolution else dense_linear
+            layers.append(dense(block.conv if convolution else block.linear, k, n_in, scale))
             if block.norm is not None:
                 layers.append(dense_batch_norm(block.norm, k))
             layers.append(copy.deepcopy(block.activation))
-            if block.pool is not None:
+            if convolution and block.pool is not None:
                 layers.append(copy.deepcopy(block.pool))
-            n_in, scale = k, block.input_scale(width)
-        layers.append(nn.Flatten())
-        n_in *= self.positions
-        for block in self.fcs:
-            k = block.kept(width)
-            layers.append(dense_linear(block.linear, k, n_in, scale))
-            if block.norm is not None:
-                layers.append(dense_batch_norm(block.norm, k))
-            layers.append(copy.deepcopy(block.activation))
             n_in, scale = k, block.input_scale(width)
         layers.append(dense_linear(self.head, self.out_features, n_in, scale))
         return nn.Sequential(*layers).eval()

@@ -45,7 +45,34 @@ def sliced_batch_norm(norm: _BatchNorm, x: Tensor, k: int) -> Tensor:
     )
 
 
-class TruncatableLinear(nn.Module):
+class TruncatableBlock(nn.Module):
+    """What every truncatable layer block shares: ``units`` outputs, then (unless ``dropout`` is
+    None) the structural dropout that keeps a prefix of them."""
+
+    dropout: StructuralDropout | None
+
+    @property
+    def units(self) -> int:
+        raise NotImplementedError
+
+    def kept(self, width: int | None = None) -> int:
+        """Units kept at model width ``width`` (None: full); a narrower layer keeps all of them."""
+        if self.dropout is None or width is None:
+            return self.units
+        return self.dropout.kept(width)
+
+    def active_units(self) -> int:
+        """Units this forward pass keeps: the cut drawn for this step, or the width set."""
+        return self.units if self.dropout is None else self.dropout.active_width()
+
+    def input_scale(self, width: int | None) -> float:
+        """The factor this layer's rescaling applies to the next layer's input at ``width``."""
+        if self.dropout is None:
+            return 1.0
+        return rescale_factor(self.kept(width), self.dropout.width, self.dropout.rescale)
+
+
+class TruncatableLinear(TruncatableBlock):
     """Hidden layer: linear → [BatchNorm] → activation → structural dropout.
 
     Only the kept units are computed: the weight rows, bias, and BatchNorm statistics and affine
@@ -76,15 +103,9 @@ class TruncatableLinear(nn.Module):
         )
         self.gate: nn.Module | None = None  # a learned per-unit dropout (Dropout Compaction)
 
-    def kept(self, width: int | None = None) -> int:
-        """Units kept at model width ``width`` (None: full); a narrower layer keeps all of them."""
-        if self.dropout is None or width is None:
-            return self.linear.out_features
-        return self.dropout.kept(width)
-
-    def active_units(self) -> int:
-        """Units this forward pass keeps: the cut drawn for this step, or the width set."""
-        return self.linear.out_features if self.dropout is None else self.dropout.active_width()
+    @property
+    def units(self) -> int:
+        return self.linear.out_features
 
     def forward(self, x: Tensor) -> Tensor:
         k = self.active_units()  # drawn once: with per-layer cuts each call draws a new one
@@ -103,12 +124,6 @@ class TruncatableLinear(nn.Module):
         if self.gate is not None:
             y = self.gate(y)
         return y if self.dropout is None else self.dropout.keep(y, k)
-
-    def input_scale(self, width: int | None) -> float:
-        """The factor this layer's rescaling applies to the next layer's input at ``width``."""
-        if self.dropout is None:
-            return 1.0
-        return rescale_factor(self.kept(width), self.dropout.width, self.dropout.rescale)
 
 
 class TruncatableMLP(nn.Module):
