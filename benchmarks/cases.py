@@ -16,7 +16,9 @@ from torchvision import datasets, transforms
 
 from experiments.mnist.data import MEAN, STD, raw_folder
 from structural_dropout import export, set_width
+from structural_dropout.lab.build import build_run
 from structural_dropout.lab.sweep import sweep
+from structural_dropout.lab.training import step_loss
 
 from .models import (
     SEED,
@@ -120,6 +122,37 @@ def sd_train_step_vs_plain(
             rounds,
             min_run_time,
         )
+    ]
+
+
+def method_step_vs_plain(
+    configs: dict[str, DictConfig], rounds: int, min_run_time: float
+) -> list[Comparison]:
+    """One training step of each method (its training config: the final comparison's setting)
+    against one step of plain training (``configs["none"]``), on the same first batch: what the
+    comparison's one run costs per step, timed side by side (its runs' wall times are noisier:
+    two runs share the machine)."""
+
+    def step_of(config: DictConfig):
+        torch.manual_seed(SEED)
+        run = build_run(config, torch.device("cpu"))
+        batch = next(iter(run.task.train_batches()))
+        run.model.train()
+
+        def step():
+            run.optimizer.zero_grad(set_to_none=True)
+            step_loss(run.model, run.task, batch, run.settings).backward()
+            run.optimizer.step()
+
+        return step
+
+    plain = step_of(configs["none"])
+    return [
+        compare(
+            "method_step_vs_plain", f"mnist {name}", plain, step_of(config), rounds, min_run_time
+        )
+        for name, config in configs.items()
+        if name != "none"
     ]
 
 

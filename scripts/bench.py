@@ -52,6 +52,17 @@ def main(config: DictConfig) -> None:
         overrides = [f"experiment={experiment}", "profile=cpu", *shared, *settings.overrides]
         return compose("train", overrides)
 
+    def method_config(method: str) -> DictConfig:
+        """MNIST's training config at ``method``'s setting in the final comparison's grid."""
+        overrides = [f"method={method}"]
+        if method != "none":
+            grid = OmegaConf.load(Path("configs/grid") / f"compare_mnist_{method}.yaml")
+            params = grid.hydra.sweeper.params
+            shared = ("experiment", "profile", "seed")  # training_config's, and the grid's seeds
+            overrides = [f"{k}={v}" for k, v in params.items() if k not in shared]
+        overrides += list(config.method_step_vs_plain.overrides)
+        return training_config("mnist", OmegaConf.create({"overrides": overrides}))
+
     settings = config.export_vs_native
     benchmarks = [
         (
@@ -70,6 +81,14 @@ def main(config: DictConfig) -> None:
                 config.lenet5_small_vs_full.width,
                 config.lenet5_small_vs_full.sparsity,
                 list(config.lenet5_small_vs_full.batches),
+                rounds,
+                min_run_time,
+            ),
+        ),
+        (
+            cases.method_step_vs_plain,
+            (
+                {m: method_config(m) for m in ["none", *config.method_step_vs_plain.methods]},
                 rounds,
                 min_run_time,
             ),

@@ -38,6 +38,8 @@ def test_bench_writes_both_tables(tmp_path, fake_mnist):
         "widths.widths.liif_decoder=[9]",
         "widths.widths.lenet5=[127]",
         "lenet5_small_vs_full.batches=[2]",
+        "method_step_vs_plain.methods=[nested_distill]",
+        "method_step_vs_plain.overrides=['task.val_size=200']",
         "widths.batches.pointnet=[2]",
         timeout=600,
     )
@@ -46,6 +48,7 @@ def test_bench_writes_both_tables(tmp_path, fake_mnist):
     assert bench.benchmark.value_counts().to_dict() == {
         "export_vs_native": 4,  # 2 models x 2 widths x 1 batch
         "lenet5_small_vs_full": 3,  # exported, pruned dense, pruned sparse at 1 batch
+        "method_step_vs_plain": 1,
         "sd_train_step_vs_plain": 1,
         "sweep_cached_vs_naive": 1,
         "mnist_pipeline_vs_dataloader": 1,

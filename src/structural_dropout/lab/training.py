@@ -101,6 +101,18 @@ class TrainerSettings:
             )
 
 
+def step_loss(model: nn.Module, task: Task, batch, settings: TrainerSettings) -> torch.Tensor:
+    """One training step's loss: the rule's over the widths it trains (no rule: the task's at the
+    cut the layers draw), plus the method's penalty."""
+    if settings.rule is None:
+        loss = task.loss(model, batch)
+    else:
+        loss = sandwich_loss(model, task, batch, settings.rule, settings.teacher)
+    if hasattr(settings.hooks, "penalty"):
+        loss = loss + settings.hooks.penalty(model)
+    return loss
+
+
 def rng_state() -> dict:
     state = {
         "torch": torch.get_rng_state(),
@@ -222,12 +234,7 @@ def train(
         loss_sum, steps = 0.0, 0
         for batch in task.train_batches():
             with torch.autocast(device_type, torch.bfloat16, enabled=settings.precision == "bf16"):
-                if settings.rule is None:
-                    loss = task.loss(model, batch)
-                else:
-                    loss = sandwich_loss(model, task, batch, settings.rule, settings.teacher)
-                if hasattr(settings.hooks, "penalty"):
-                    loss = loss + settings.hooks.penalty(model)
+                loss = step_loss(model, task, batch, settings)
             value = loss.item()
             divergence.observe(value, f"epoch {epoch}, step {steps + 1}")
             optimizer.zero_grad(set_to_none=True)
