@@ -73,3 +73,25 @@ def test_the_headline_says_whether_the_goal_is_met(tmp_path):
     assert "| **-0.60 ± 0.10** | +0.10 ± 0.10 |" in row and "goal is missed" in row
     costly = TABLES["compare_gaps"](_headline_files(tmp_path / "c", -0.004, 250))
     assert "2.5× a plain run" in costly and "goal is missed" in costly
+
+
+def test_pairs_mark_only_gaps_beyond_twice_their_standard_error(tmp_path):
+    folder = tmp_path / "compare"
+    folder.mkdir()
+    rows = []
+    for seed, (ours, ref) in enumerate([(0.90, 0.95), (0.91, 0.95), (0.89, 0.95)]):
+        for method, accuracy, runs in (("ours", ours, 1), ("independent", ref, 2)):
+            for width in (16, 32):
+                noise = 0.05 * (seed - 1) if (method, width) == ("ours", 32) else 0.0
+                rows.append({"method": method, "setting": "", "seed": seed, "width": width,
+                             "params": width, "val_accuracy": accuracy + noise,
+                             "accuracy": accuracy + noise,
+                             "train_runs": runs, "train_seconds": 1.0})  # fmt: skip
+    pd.DataFrame(rows).to_csv(folder / "mnist.csv", index=False)
+    table = TABLES["compare_pairs"](tmp_path)
+    row = next(line for line in table.splitlines() if line.startswith("| ours"))
+    cells = [c.strip() for c in row.split("|")[2:-1]]
+    assert cells[0] == "-5.00 ± 0.58*"  # gaps -5, -4, -6 points: beyond 2 SE
+    assert cells[1] == "-5.00 ± 2.65"  # gaps -10, -4, -1: within 2 SE, no claim
+    assert cells[2:] == ["", "", ""]  # widths neither has
+    assert "| independent" not in table  # the reference itself is not a row

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..sweep import metric_columns, read_table
-from .compare import budget_table
+from .compare import budget_table, paired_gaps
 from .plots import marked_widths
 from .tuning import SIZE_KNOBS
 
@@ -409,6 +409,27 @@ def compare_headline(results: Path) -> str:
     return markdown(header, rows) + "\n" + _verdict(results, gaps)
 
 
+def compare_pairs(results: Path) -> str:
+    """Every one-run method against separately trained models at a few widths: the test accuracy
+    gap in points, paired by seed (mean ± SE), marked ``*`` where it is beyond twice its standard
+    error (the bar for claiming a difference)."""
+    table = _comparison(results)
+    widths = [16, 32, 64, 128, 256]
+    rows = []
+    for method, group in table.groupby("method", sort=False):
+        if group["train_runs"].iloc[0] != 1 or method in SIZE_KNOBS:
+            continue
+        gaps = paired_gaps(table, method, "independent").set_index("width")
+        cells = []
+        for w in widths:
+            gap = gaps.loc[w] if w in gaps.index else None
+            mark = "*" if gap is not None and gap["significant"] else ""
+            cells.append("" if gap is None else _points(gap["mean"], gap["se"]) + mark)
+        rows.append([method, *cells])
+    header = ["method − separately trained (points)", *(f"width {w}" for w in widths)]
+    return markdown(header, rows)
+
+
 def compare_budget(results: Path) -> str:
     """Per method, the model within 10 / 25 / 50% of the full model's parameters with the best
     mean validation accuracy, its test accuracy (mean ± std over seeds) and its width."""
@@ -473,6 +494,7 @@ TABLES: dict[str, Callable[[Path], str]] = {
         compare_cost,
         compare_gaps,
         compare_headline,
+        compare_pairs,
         compare_budget,
         compare_ordering,
         bench,
