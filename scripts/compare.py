@@ -1,6 +1,7 @@
 """Collect method runs into the comparison table, figure, budget table and ordering diagnostic.
 
     python scripts/compare.py results/compare/mnist multirun/compare_mnist [more run folders...]
+    python scripts/compare.py --keep-ordering results/compare/mnist multirun/compare_mnist
 
 Every folder under the given ones that holds a ``run.json`` of a ``method=...`` run is one run.
 Writes ``<out>.csv`` (method,setting,seed,width,params,val_accuracy,accuracy,train_runs,
@@ -8,10 +9,12 @@ train_seconds), ``<out>.png``, ``<out>_budget.md``, ``<out>_gaps.csv`` (the best
 chosen on validation, against separately trained widths and plain training, paired by seed),
 ``<out>_ordering.csv`` (per one-run method, seed and layer, the rank correlation between unit index
 and the validation accuracy lost when that unit alone is removed) and ``<out>_runs.json``.
+``--keep-ordering`` leaves an existing ``<out>_ordering.csv`` as it is (it reads the one-run
+methods' checkpoints only, and takes minutes): for a rerun after more baseline runs finished.
 """
 
+import argparse
 import json
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -52,7 +55,7 @@ def ordering(run_dirs: list[Path], table: pd.DataFrame) -> pd.DataFrame:
 
 
 @one_line_errors
-def main(out: Path, sources: list[Path]) -> None:
+def main(out: Path, sources: list[Path], keep_ordering: bool = False) -> None:
     run_dirs = sorted({p.parent for source in sources for p in source.rglob("run.json")})
     table = collect_methods(run_dirs)
     csv = out.with_suffix(".csv")
@@ -68,11 +71,13 @@ def main(out: Path, sources: list[Path]) -> None:
     budget = budget_table(table).to_markdown(index=False, floatfmt=".4f")
     atomic_write(out.with_name(f"{out.name}_budget.md"), lambda tmp: Path(tmp).write_text(budget))
     print(budget)
-    order = ordering(run_dirs, table)
-    atomic_write(
-        out.with_name(f"{out.name}_ordering.csv"), lambda tmp: order.to_csv(tmp, index=False)
-    )
-    print(order.to_string(index=False))
+    ordering_csv = out.with_name(f"{out.name}_ordering.csv")
+    if keep_ordering and ordering_csv.is_file():
+        print(f"{ordering_csv}: kept as it is (--keep-ordering)")
+    else:
+        order = ordering(run_dirs, table)
+        atomic_write(ordering_csv, lambda tmp: order.to_csv(tmp, index=False))
+        print(order.to_string(index=False))
     provenance = [  # runs named <multirun folder>/<job>, e.g. independent/3
         r | {"run": f"{folder.name}/{r['run']}"}
         for folder in sorted({d.parent for d in run_dirs})
@@ -82,6 +87,9 @@ def main(out: Path, sources: list[Path]) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 3:
-        raise SystemExit(__doc__)
-    main(Path(sys.argv[1]), [Path(a) for a in sys.argv[2:]])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("sources", type=Path, nargs="+")
+    parser.add_argument("--keep-ordering", action="store_true")
+    args = parser.parse_args()
+    main(args.out, args.sources, args.keep_ordering)

@@ -70,7 +70,8 @@ def test_compare_smoke_runs_every_method(tmp_path, fake_mnist):
     independent = multirun(tmp_path / "b", fake_mnist, "method=independent", "method.width=1,65")
     out = tmp_path / "results" / "mnist"
     # scripts/compare.py's main, in this process (its imports cost a subprocess ~10 s)
-    runpy.run_path(str(REPO / "scripts" / "compare.py"))["main"](out, [one_run, independent])
+    compare = runpy.run_path(str(REPO / "scripts" / "compare.py"))["main"]
+    compare(out, [one_run, independent])
 
     table = pd.read_csv(out.with_suffix(".csv"))
     assert list(table.columns) == [
@@ -101,6 +102,10 @@ def test_compare_smoke_runs_every_method(tmp_path, fake_mnist):
     # NaN where removing any one unit changes no test answer (tiny fake data); else in [-1, 1]
     assert ordering["spearman"].dropna().between(-1, 1).all()
     assert ordering["spearman"].notna().any()
+    assert list(ordering.columns) == ["method", "seed", "layer", "spearman"]
+    ordering.iloc[:1].to_csv(out.with_name("mnist_ordering.csv"), index=False)
+    compare(out, [one_run, independent], keep_ordering=True)  # a rerun keeps the diagnostic
+    assert len(pd.read_csv(out.with_name("mnist_ordering.csv"))) == 1
     assert (out.with_suffix(".png")).stat().st_size > 1000
     assert "train_runs" in out.with_name("mnist_budget.md").read_text()
 
