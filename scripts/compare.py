@@ -10,7 +10,8 @@ chosen on validation, against separately trained widths and plain training, pair
 ``<out>_ordering.csv`` (per one-run method, seed and layer, the rank correlation between unit index
 and the validation accuracy lost when that unit alone is removed) and ``<out>_runs.json``.
 ``--keep-ordering`` leaves an existing ``<out>_ordering.csv`` as it is (it reads the one-run
-methods' checkpoints only, and takes minutes): for a rerun after more baseline runs finished.
+methods' checkpoints only, and takes minutes: about 3 a run here): for a rerun after more
+baseline runs finished. ``--ordering-seed N``: the diagnostic of seed N's runs only.
 """
 
 import argparse
@@ -34,13 +35,16 @@ from structural_dropout.lab.reports.compare import (
 from structural_dropout.lab.reports.unit_ablation import index_rank_correlation, unit_ablation
 
 
-def ordering(run_dirs: list[Path], table: pd.DataFrame) -> pd.DataFrame:
-    """Unit-ablation rank correlations of the one-run methods (one model gives every width)."""
+def ordering(run_dirs: list[Path], table: pd.DataFrame, seed: int | None) -> pd.DataFrame:
+    """Unit-ablation rank correlations of the one-run methods (one model gives every width),
+    of the runs of ``seed`` only (None: every seed)."""
     one_run = set(table.loc[table["train_runs"] == 1, "method"])
     rows = []
     for run_dir in run_dirs:
-        method = json.loads((run_dir / "run.json").read_text())["config"]["method"]["name"]
-        if method not in one_run:
+        run_json = json.loads((run_dir / "run.json").read_text())
+        if run_json["config"]["method"]["name"] not in one_run:
+            continue
+        if seed is not None and run_json["seed"] != seed:
             continue
         _, run = rebuild(run_dir / "checkpoint.pt", torch.device("cpu"))
         config = run.config
@@ -55,7 +59,9 @@ def ordering(run_dirs: list[Path], table: pd.DataFrame) -> pd.DataFrame:
 
 
 @one_line_errors
-def main(out: Path, sources: list[Path], keep_ordering: bool = False) -> None:
+def main(
+    out: Path, sources: list[Path], keep_ordering: bool = False, ordering_seed: int | None = None
+) -> None:
     run_dirs = sorted({p.parent for source in sources for p in source.rglob("run.json")})
     table = collect_methods(run_dirs)
     csv = out.with_suffix(".csv")
@@ -75,7 +81,7 @@ def main(out: Path, sources: list[Path], keep_ordering: bool = False) -> None:
     if keep_ordering and ordering_csv.is_file():
         print(f"{ordering_csv}: kept as it is (--keep-ordering)")
     else:
-        order = ordering(run_dirs, table)
+        order = ordering(run_dirs, table, ordering_seed)
         atomic_write(ordering_csv, lambda tmp: order.to_csv(tmp, index=False))
         print(order.to_string(index=False))
     provenance = [  # runs named <multirun folder>/<job>, e.g. independent/3
@@ -91,5 +97,6 @@ if __name__ == "__main__":
     parser.add_argument("out", type=Path)
     parser.add_argument("sources", type=Path, nargs="+")
     parser.add_argument("--keep-ordering", action="store_true")
+    parser.add_argument("--ordering-seed", type=int, default=None)
     args = parser.parse_args()
-    main(args.out, args.sources, args.keep_ordering)
+    main(args.out, args.sources, args.keep_ordering, args.ordering_seed)
