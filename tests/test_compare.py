@@ -115,7 +115,7 @@ def test_budget_table_picks_on_validation_and_reports_test_over_seeds():
     table = pd.DataFrame(
         {
             "method": ["none"] * 3 + ["a"] * 3,
-            "setting": "",
+            "setting": [""] * 3 + ["size=1", "size=2", "size=4"],  # a: one model per run
             "seed": 0,
             "width": [1, 2, 4] * 2,
             "params": [10, 20, 100] * 2,
@@ -140,6 +140,10 @@ def test_budget_table_picks_on_validation_and_reports_test_over_seeds():
     assert budget.loc["a", "25% params"] == pytest.approx(0.41)
     assert budget.loc["a", "25% std"] == pytest.approx(0.02 / 2**0.5)
     assert budget.loc["a", "seeds"] == 2
+    # A model per run whose size comes out differently per seed (a compacted one) is one model.
+    third = second.assign(width=second["width"] + 2, params=second["params"] + 2)
+    budget = budget_table(pd.concat([picked, third]), fractions=(0.25,)).set_index("method")
+    assert budget.loc["a", "25% width"] == 3 and budget.loc["a", "seeds"] == 2  # widths 2, 4
 
 
 def test_paired_gaps_pair_by_seed_and_flag_only_clear_differences():

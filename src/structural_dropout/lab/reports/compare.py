@@ -71,15 +71,19 @@ def collect_methods(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
 
 
 def _models(group: pd.DataFrame) -> pd.DataFrame:
-    """One row per model of a method (setting and width), its accuracies averaged over seeds."""
-    stats = group.groupby(["setting", "width"], sort=False).agg(
-        params=("params", "first"),
+    """One row per model of a method, its accuracies averaged over seeds: a setting and width of
+    a one-run method; a setting of a method that trains one model per run (its size knob: a
+    compacted or pruned model's width and parameters differ between seeds, averaged)."""
+    keys = ["setting"] if group["train_runs"].iloc[0] > 1 else ["setting", "width"]
+    stats = group.groupby(keys, sort=False).agg(
+        width=("width", "mean"),
+        params=("params", "mean"),
         val=("val_accuracy", "mean"),
         mean=("accuracy", "mean"),
         std=("accuracy", "std"),
         seeds=("seed", "nunique"),
     )
-    return stats.reset_index()
+    return stats.drop(columns=[k for k in keys if k in stats.columns]).reset_index()
 
 
 def budget_table(
@@ -98,7 +102,7 @@ def budget_table(
             within = models[models["params"] <= fraction * full]
             best = within.loc[within["val"].idxmax()] if len(within) else None
             name = f"{fraction:.0%}"
-            row[f"{name} width"] = None if best is None else int(best["width"])
+            row[f"{name} width"] = None if best is None else round(best["width"])
             row[f"{name} params"] = None if best is None else float(best["mean"])
             row[f"{name} std"] = None if best is None else float(best["std"])
         widest = models.loc[models["params"].idxmax()]

@@ -244,7 +244,7 @@ def liif_plain(results: Path) -> str:
 
 
 def _comparison(results: Path) -> pd.DataFrame:
-    table = pd.read_csv(results / "compare" / "mnist.csv")
+    table = pd.read_csv(results / "compare" / "mnist.csv", dtype={"setting": str})
     return table.fillna({"setting": ""})  # a method without knobs: an empty setting, not NaN
 
 
