@@ -23,7 +23,7 @@ reproduce-mnist: ## MNIST: train once (cpu profile, ~2 min with the sweep), swee
 	$(PY) scripts/train.py experiment=mnist profile=cpu results_dir=results/mnist \
 		hydra.run.dir=outputs/reproduce/mnist
 
-reproduce-lenet5: ## LeNet-5 on MNIST (#18): train once (cpu profile; time not yet measured), sweep 126 widths of its 500-wide axis -> results/lenet5/
+reproduce-lenet5: ## LeNet-5 on MNIST (#18): train once (cpu profile, ~4 min of training measured, sweep not yet), sweep 126 widths of its 500-wide axis -> results/lenet5/
 	$(PY) scripts/train.py experiment=lenet5 profile=cpu results_dir=results/lenet5 \
 		hydra.run.dir=outputs/reproduce/lenet5
 
