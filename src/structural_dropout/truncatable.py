@@ -10,6 +10,7 @@ convolutional or attention layer joins them by implementing the protocol; nothin
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from torch import nn
@@ -40,3 +41,15 @@ def truncatable_parts(model: nn.Module) -> list[nn.Module]:
     if isinstance(model, Truncatable):
         return [model]
     return [part for child in model.children() for part in truncatable_parts(child)]
+
+
+def replace_parts(
+    model: nn.Module, kinds: tuple[type, ...], replace: Callable[[nn.Module], nn.Module]
+) -> nn.Module:
+    """``model`` with every outermost module of one of ``kinds`` replaced by ``replace(part)``,
+    in place; returns the module to use (the replacement when ``model`` is itself one)."""
+    if isinstance(model, kinds):
+        return replace(model)
+    for name, child in model.named_children():
+        setattr(model, name, replace_parts(child, kinds, replace))
+    return model

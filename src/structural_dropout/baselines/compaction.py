@@ -26,6 +26,7 @@ from torch.distributions import RelaxedBernoulli
 from ..layers.conv import TruncatableCNN
 from ..layers.mlp import TruncatableMLP
 from ..spec import PLAIN
+from ..truncatable import replace_parts
 
 
 class RetentionGate(nn.Module):
@@ -105,7 +106,7 @@ class DropoutCompaction:
         ``threshold`` removed, the others ordered by retention, highest first, with it folded
         into the weights); returns the model to use (``model`` itself unless it is one)."""
         _compactable(model)
-        return _replace(model, self.compact)
+        return replace_parts(model, (TruncatableMLP, TruncatableCNN), self.compact)
 
     def _kept(self, blocks) -> list[tuple[Tensor, Tensor]]:
         """Per block, the units to keep (highest retention first) and their retentions."""
@@ -193,12 +194,3 @@ def _compactable(model: nn.Module) -> list[nn.Module]:
         name = type(model).__name__
         raise ValueError(f"{name} has no TruncatableMLP or TruncatableCNN to compact")
     return parts
-
-
-def _replace(model: nn.Module, replace) -> nn.Module:
-    """``model`` with every outermost truncatable MLP or CNN replaced by ``replace(part)``."""
-    if isinstance(model, TruncatableMLP | TruncatableCNN):
-        return replace(model)
-    for name, child in model.named_children():
-        setattr(model, name, _replace(child, replace))
-    return model

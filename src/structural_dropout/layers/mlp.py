@@ -235,16 +235,6 @@ def truncatable_mlps(model: nn.Module, purpose: str) -> list[TruncatableMLP]:
     return mlps
 
 
-def replace_mlps(model: nn.Module, replace: Callable[[TruncatableMLP], nn.Module]) -> nn.Module:
-    """``model`` with every (outermost) ``TruncatableMLP`` replaced by ``replace(mlp)``, in place;
-    returns the module to use (the replacement when ``model`` is itself an MLP)."""
-    if isinstance(model, TruncatableMLP):
-        return replace(model)
-    for name, child in model.named_children():
-        setattr(model, name, replace_mlps(child, replace))
-    return model
-
-
 def dense_linear(linear: nn.Linear, n_out: int, n_in: int, in_scale: float = 1.0) -> nn.Linear:
     """A new ``nn.Linear`` holding the first ``n_out`` outputs and ``n_in`` inputs of ``linear``,
     its input weights multiplied by ``in_scale``."""
