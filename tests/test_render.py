@@ -95,3 +95,19 @@ def test_pairs_mark_only_gaps_beyond_twice_their_standard_error(tmp_path):
     assert cells[1] == "-5.00 ± 2.65"  # gaps -10, -4, -1: within 2 SE, no claim
     assert cells[2:] == ["", "", ""]  # widths neither has
     assert "| independent" not in table  # the reference itself is not a row
+
+
+def test_pointnet_trials_choose_on_validation_and_show_no_test_score(tmp_path):
+    (tmp_path / "pointnet").mkdir()
+    rows = []
+    for rescale, clip, val, test in [(False, 10.0, 0.80, 0.10), (True, None, 0.70, 0.99)]:
+        for width in (16, 512):
+            rows.append({"run": 0, "grad_clip": clip, "rescale": rescale, "seed": 0,
+                         "width": width, "params": width, "val_accuracy": val + width / 1e4,
+                         "accuracy": test})  # fmt: skip
+    pd.DataFrame(rows).to_csv(tmp_path / "pointnet" / "trials.csv", index=False)
+    table = TABLES["pointnet_trials"](tmp_path).splitlines()
+    assert "width 512 (full)" in table[0]
+    chosen = [line for line in table if line.endswith("✓ |")]
+    assert chosen == ["| False | 10.0 | 80.2% | 85.1% | 82.64% | ✓ |"]
+    assert "| True | none |" in table[3] and "99" not in table[3]  # no test number anywhere

@@ -141,11 +141,35 @@ def mnist_seeds(results: Path) -> str:
 
 
 def pointnet_widths(results: Path) -> str:
-    widths = [4, 8, 16, 32, 64, 128, 256, 512]
+    widths = [1, 5, 9, 17, 33, 65, 129, 257, 512]  # the cpu profile sweeps every 4th width
     path = results / "pointnet" / "sweep.csv"
     params = at_widths(read_table(path), "params", widths)
     rows = [*sweep_rows({"accuracy": path}, widths), ["parameters", *map(count, params)]]
     return markdown(["width", *map(str, widths)], rows)
+
+
+def pointnet_trials(results: Path) -> str:
+    """``make trials-pointnet``: each knob setting's validation accuracy at the trial widths,
+    the chosen one (best mean over those widths) marked. Test accuracy is not shown: the
+    trials choose, they do not report."""
+    table = pd.read_csv(results / "pointnet" / "trials.csv")
+    knobs = ["rescale", "grad_clip"]
+    full = table["width"].max()
+    widths = sorted(table["width"].unique())
+    trials = table.astype({"grad_clip": object}).fillna({"grad_clip": "none"})
+    trials = trials.groupby(knobs, sort=False)
+    mean = trials["val_accuracy"].mean()
+    rows = []
+    for key, group in trials:
+        scores = group.set_index("width")["val_accuracy"]
+        rows.append(
+            [f"{key[0]}", f"{key[1]}", *(percent(scores[w], 1) for w in widths),
+             percent(mean[key], 2), "✓" if key == mean.idxmax() else ""]
+        )  # fmt: skip
+    header = ["`dropout.rescale`", "`trainer.grad_clip`",
+              *(f"width {w}" + (" (full)" if w == full else "") for w in widths),
+              "mean", "chosen"]  # fmt: skip
+    return markdown(header, rows)
 
 
 def pointnet_shared_bn(results: Path) -> str:
@@ -483,6 +507,7 @@ TABLES: dict[str, Callable[[Path], str]] = {
         mnist_facts,
         mnist_seeds,
         pointnet_widths,
+        pointnet_trials,
         pointnet_shared_bn,
         liif_psnr,
         liif_psnr_all,
