@@ -111,3 +111,16 @@ def test_pointnet_trials_choose_on_validation_and_show_no_test_score(tmp_path):
     chosen = [line for line in table if line.endswith("✓ |")]
     assert chosen == ["| False | 10.0 | 80.2% | 85.1% | 82.64% | ✓ |"]
     assert "| True | none |" in table[3] and "99" not in table[3]  # no test number anywhere
+
+
+def test_a_benchmark_over_its_target_reads_missed(tmp_path):
+    (tmp_path / "bench").mkdir()
+    pd.DataFrame(
+        {"benchmark": ["sd_train_step_vs_plain", "lenet5_small_vs_full", "lenet5_small_vs_full"],
+         "case": ["step", "exported w=127 batch=256", "pruned 93% dense batch=256"],
+         "baseline_s": 1.0, "candidate_s": [0.81, 0.30, 0.9], "ratio": [0.81, 0.30, 0.9]}
+    ).to_csv(tmp_path / "bench" / "bench.csv", index=False)  # fmt: skip
+    rows = TABLES["bench"](tmp_path).splitlines()[2:]
+    assert rows[0].endswith("| ≤ 0.8 | **missed** |")
+    assert rows[1].endswith("| ≤ 0.35 | met |")
+    assert rows[2].endswith("|  |  |")  # a case without a claim gets no verdict
