@@ -90,8 +90,9 @@ def budget_table(
     table: pd.DataFrame, fractions: Sequence[float] = (0.1, 0.25, 0.5), reference: str = "none"
 ) -> pd.DataFrame:
     """Per method and parameter budget (a fraction of the ``reference`` method's largest model),
-    the model within the budget with the best mean validation accuracy: its width and its test
-    accuracy over seeds (``<budget> params``: mean, ``<budget> std``); the same for the full
+    the model within the budget with the best mean validation accuracy: its width, its test
+    accuracy over seeds (``<budget> params``: mean, ``<budget> std``) and its parameters
+    (``<budget> size``: kept, or for a pruned model non-zero, weights and biases); the same for the full
     width; the seeds and the method's training runs."""
     full = table.loc[table["method"] == reference, "params"].max()
     rows = []
@@ -105,6 +106,7 @@ def budget_table(
             row[f"{name} width"] = None if best is None else round(best["width"])
             row[f"{name} params"] = None if best is None else float(best["mean"])
             row[f"{name} std"] = None if best is None else float(best["std"])
+            row[f"{name} size"] = None if best is None else int(best["params"])
         widest = models.loc[models["params"].idxmax()]
         row["full width"], row["full std"] = float(widest["mean"]), float(widest["std"])
         row["train_runs"] = int(group["train_runs"].iloc[0])

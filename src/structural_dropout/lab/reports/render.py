@@ -148,6 +148,37 @@ def pointnet_widths(results: Path) -> str:
     return markdown(["width", *map(str, widths)], rows)
 
 
+def run_rows(run_file: Path) -> list[list[str]]:
+    """A single run's provenance (its ``run.json``): commit, seed, hardware, threads, times."""
+    run = json.loads(run_file.read_text())
+    hardware = run["hardware"]
+    return [
+        ["commit, seed", f"{run['commit'][:7]}{' (dirty)' if run['dirty'] else ''}, "
+                         f"seed {run['seed']}"],
+        ["hardware, torch threads", f"{hardware['processor']}, {hardware['cpu_count']} cores, "
+                                    f"{hardware['torch_threads']} threads"],
+        ["training, sweep", f"{run['train_seconds'] / 60:.1f} min, "
+                            f"{(run.get('sweep_seconds') or 0) / 60:.1f} min"],
+    ]  # fmt: skip
+
+
+def pointnet_facts(results: Path) -> str:
+    """The committed PointNet run: its provenance and what the prose quotes from its sweep."""
+    folder = results / "pointnet"
+    table = read_table(folder / "sweep.csv")
+    best = best_on_validation(table)
+    full = table.loc[table["width"] == table["width"].max()].iloc[0]
+    rows = [
+        *run_rows(folder / "run.json"),
+        ["best width on validation (smallest reaching the best)",
+         f"{int(best['width'])}: validation {percent(best['val_accuracy'])}, "
+         f"test {percent(best['accuracy'])}, {count(best['params'])} parameters"],
+        ["full width", f"validation {percent(full['val_accuracy'])}, "
+                       f"test {percent(full['accuracy'])}, {count(full['params'])} parameters"],
+    ]  # fmt: skip
+    return markdown(["quantity", "value (`pointnet/run.json`, `sweep.csv`)"], rows)
+
+
 def pointnet_trials(results: Path) -> str:
     """``make trials-pointnet``: each knob setting's validation accuracy at the trial widths,
     the chosen one (best mean over those widths) marked. Test accuracy is not shown: the
@@ -343,8 +374,9 @@ def compare_tuning(results: Path) -> str:
 
 
 def _runs_cost(runs_file: Path, target: str) -> str:
-    """What a make target cost: its runs, their training time, and its wall time (from the
-    first run's start to the last run's end, as its ``*_runs.json`` records them)."""
+    """What a make target cost: its runs, their training time, and its wall time (the time
+    while at least one of its runs ran, from the starts and durations its ``*_runs.json``
+    records)."""
     runs = json.loads(runs_file.read_text())
     starts = [datetime.fromisoformat(r["date"]) for r in runs]
     ends = [
@@ -352,14 +384,29 @@ def _runs_cost(runs_file: Path, target: str) -> str:
         for start, r in zip(starts, runs, strict=True)
     ]
     threads = sorted({r["hardware"]["torch_threads"] for r in runs})
-    wall = (max(ends) - min(starts)).total_seconds()
+    # The time while any run ran: a target continued in a later session has a gap between.
+    wall, busy_until = 0.0, None
+    for start, end in sorted(zip(starts, ends, strict=True)):
+        if busy_until is None or start > busy_until:
+            wall, busy_until = wall + (end - start).total_seconds(), end
+        elif end > busy_until:
+            wall, busy_until = wall + (end - busy_until).total_seconds(), end
+    commits: dict[str, int] = {}
+    for r in runs:
+        key = r["commit"][:7] + (" (dirty)" if r["dirty"] else "")
+        commits[key] = commits.get(key, 0) + 1
     rows = [
         ["runs", len(runs)],
+        ["runs per commit", ", ".join(f"{c}: {n}" for c, n in commits.items())],
         ["threads per run (two runs side by side)", ", ".join(map(str, threads))],
         ["training time, all runs", f"{sum(r['train_seconds'] for r in runs) / 60:.0f} min"],
-        ["wall time, first start to last end", f"{wall / 60:.0f} min"],
+        ["wall time while any run ran", f"{wall / 60:.0f} min"],
     ]
     return markdown([f"make {target}", f"value (`{runs_file.name}`)"], rows)
+
+
+def mnist_seeds_cost(results: Path) -> str:
+    return _runs_cost(results / "mnist" / "seeds_runs.json", "sweep-mnist")
 
 
 def compare_tuning_cost(results: Path) -> str:
@@ -457,14 +504,15 @@ def compare_pairs(results: Path) -> str:
 
 def compare_budget(results: Path) -> str:
     """Per method, the model within 10 / 25 / 50% of the full model's parameters with the best
-    mean validation accuracy, its test accuracy (mean ± std over seeds) and its width."""
+    mean validation accuracy, its test accuracy (mean ± std over seeds), width and parameters."""
     budget = budget_table(_comparison(results))
     names = ["10%", "25%", "50%"]
     rows = []
     for row in budget.to_dict("records"):
         cells = [
             "–" if pd.isna(row[f"{n} width"]) else
-            f"{_percent_pm(row[f'{n} params'], row[f'{n} std'])} (width {row[f'{n} width']:.0f})"
+            f"{_percent_pm(row[f'{n} params'], row[f'{n} std'])} "
+            f"(width {row[f'{n} width']:.0f}, {count(row[f'{n} size'])})"
             for n in names
         ]  # fmt: skip
         full = _percent_pm(row["full width"], row["full std"])
@@ -578,7 +626,9 @@ TABLES: dict[str, Callable[[Path], str]] = {
         mnist_widths,
         mnist_facts,
         mnist_seeds,
+        mnist_seeds_cost,
         pointnet_widths,
+        pointnet_facts,
         pointnet_trials,
         pointnet_shared_bn,
         liif_psnr,
