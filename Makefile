@@ -31,7 +31,7 @@ reproduce-mnist-plain: ## MNIST baseline: the same run without dropout, truncate
 	$(PY) scripts/train.py experiment=mnist profile=cpu dropout=none results_dir=results/mnist/none \
 		hydra.run.dir=outputs/reproduce/mnist_none
 
-reproduce-pointnet: ## PointNet/ModelNet10: train once (cpu profile, ~45 min), sweep 512 widths -> results/pointnet/
+reproduce-pointnet: ## PointNet/ModelNet10: train once (cpu profile, float32, ~60 min here), sweep every 4th of 512 widths -> results/pointnet/
 	$(PY) scripts/train.py experiment=pointnet profile=cpu results_dir=results/pointnet \
 		hydra.run.dir=outputs/reproduce/pointnet
 
@@ -51,7 +51,7 @@ reproduce-liif-plain: ## LIIF baseline: the same training without dropout, swept
 	$(PY) scripts/train.py experiment=liif_plain profile=cpu results_dir=results/liif/none \
 		hydra.run.dir=outputs/reproduce/liif_none
 
-trials-pointnet: ## PointNet: rescaling x gradient clipping, 5 epochs each, judged on validation (~15 min estimated on an AVX-512 BF16 CPU) -> results/pointnet/trials.csv
+trials-pointnet: ## PointNet: rescaling x gradient clipping, 5 epochs each, two side by side, judged on validation (~31 min here; resumable) -> results/pointnet/trials.csv
 	$(PY) scripts/train.py grid=pointnet_trials hydra.sweep.dir=multirun/trials_pointnet
 	$(PY) scripts/aggregate.py multirun/trials_pointnet results/pointnet/trials.csv
 
@@ -69,7 +69,7 @@ trials-liif-recipes: ## LIIF (#17): each recipe's 1,000-step trial on validation
 
 TUNE_METHODS := structural nested sandwich distilled nested_distill dropout compaction drop_pruning
 
-tune-mnist: ## MNIST: every method's knobs, the same budget each, seed 0, on validation (configs/grid/tune_mnist_*.yaml; 108 min here; resumable) -> results/compare/tuning.csv
+tune-mnist: ## MNIST: every method's knobs, the same budget each, seed 0, on validation (configs/grid/tune_mnist_*.yaml; ~80 min here; resumable) -> results/compare/tuning.csv
 	for method in $(TUNE_METHODS); do \
 		$(PY) scripts/train.py grid=tune_mnist_$$method hydra.sweep.dir=multirun/tune_mnist/$$method || exit 1; \
 	done
