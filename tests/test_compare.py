@@ -125,19 +125,20 @@ def test_budget_table_picks_on_validation_and_reports_test_over_seeds():
         }
     )
     budget = budget_table(table, fractions=(0.1, 0.25, 0.05)).set_index("method")
-    assert budget.loc["a", "10% params"] == 0.5 and budget.loc["a", "10% width"] == 1
-    assert budget.loc["a", "25% params"] == 0.5  # width 2 fits but is worse than width 1
-    assert budget.loc["none", "25% params"] == 0.2
-    assert pd.isna(budget.loc["a", "5% params"])  # nothing is that small
+    assert budget.loc["a", "10% accuracy"] == 0.5 and budget.loc["a", "10% width"] == 1
+    assert budget.loc["a", "10% params"] == 10  # the pick's own parameter count
+    assert budget.loc["a", "25% accuracy"] == 0.5  # width 2 fits but is worse than width 1
+    assert budget.loc["none", "25% accuracy"] == 0.2
+    assert pd.isna(budget.loc["a", "5% accuracy"])  # nothing is that small
     assert budget.loc["a", "full width"] == 0.8 and budget.loc["a", "train_runs"] == 3
     # Chosen on validation: make width 2 of "a" the best on validation only.
     picked = table.assign(val_accuracy=[0.1, 0.2, 0.9, 0.5, 0.6, 0.8])
     budget = budget_table(picked, fractions=(0.25,)).set_index("method")
-    assert budget.loc["a", "25% width"] == 2 and budget.loc["a", "25% params"] == 0.4
+    assert budget.loc["a", "25% width"] == 2 and budget.loc["a", "25% accuracy"] == 0.4
     # Two seeds: the test accuracy is their mean, with its standard deviation.
     second = picked.assign(seed=1, accuracy=picked["accuracy"] + 0.02)
     budget = budget_table(pd.concat([picked, second]), fractions=(0.25,)).set_index("method")
-    assert budget.loc["a", "25% params"] == pytest.approx(0.41)
+    assert budget.loc["a", "25% accuracy"] == pytest.approx(0.41)
     assert budget.loc["a", "25% std"] == pytest.approx(0.02 / 2**0.5)
     assert budget.loc["a", "seeds"] == 2
     # A model per run whose size comes out differently per seed (a compacted one) is one model.

@@ -91,8 +91,8 @@ def budget_table(
 ) -> pd.DataFrame:
     """Per method and parameter budget (a fraction of the ``reference`` method's largest model),
     the model within the budget with the best mean validation accuracy: its width, its test
-    accuracy over seeds (``<budget> params``: mean, ``<budget> std``) and its parameters
-    (``<budget> size``: kept, or for a pruned model non-zero, weights and biases); the same for the full
+    accuracy over seeds (``<budget> accuracy``: mean, ``<budget> std``) and its parameters
+    (``<budget> params``: kept, or for a pruned model non-zero, weights and biases); the same for the full
     width; the seeds and the method's training runs."""
     full = table.loc[table["method"] == reference, "params"].max()
     rows = []
@@ -104,9 +104,9 @@ def budget_table(
             best = within.loc[within["val"].idxmax()] if len(within) else None
             name = f"{fraction:.0%}"
             row[f"{name} width"] = None if best is None else round(best["width"])
-            row[f"{name} params"] = None if best is None else float(best["mean"])
+            row[f"{name} accuracy"] = None if best is None else float(best["mean"])
             row[f"{name} std"] = None if best is None else float(best["std"])
-            row[f"{name} size"] = None if best is None else int(best["params"])
+            row[f"{name} params"] = None if best is None else int(best["params"])
         widest = models.loc[models["params"].idxmax()]
         row["full width"], row["full std"] = float(widest["mean"]), float(widest["std"])
         row["train_runs"] = int(group["train_runs"].iloc[0])

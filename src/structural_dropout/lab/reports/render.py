@@ -511,8 +511,8 @@ def compare_budget(results: Path) -> str:
     for row in budget.to_dict("records"):
         cells = [
             "–" if pd.isna(row[f"{n} width"]) else
-            f"{_percent_pm(row[f'{n} params'], row[f'{n} std'])} "
-            f"(width {row[f'{n} width']:.0f}, {count(row[f'{n} size'])})"
+            f"{_percent_pm(row[f'{n} accuracy'], row[f'{n} std'])} "
+            f"(width {row[f'{n} width']:.0f}, {count(row[f'{n} params'])})"
             for n in names
         ]  # fmt: skip
         full = _percent_pm(row["full width"], row["full std"])
