@@ -1,6 +1,7 @@
 """The sweep's width list and the figure helpers."""
 
 import copy
+import logging
 
 import pandas as pd
 import pytest
@@ -134,3 +135,20 @@ def test_each_sweep_row_is_the_exported_model_at_that_width(batch_norm):
             val_accuracy = (dense(task.val_x).argmax(1) == task.val_y).float().mean().item()
         assert row["accuracy"] == accuracy and row["params"] == count_params(dense)
         assert row["val_accuracy"] == val_accuracy
+
+
+def test_a_loop_without_a_terminal_logs_its_progress(caplog):
+    from structural_dropout.lab.logs import progress_log
+
+    logger = logging.getLogger("test.progress")
+    with caplog.at_level(logging.INFO, logger="test.progress"):
+        assert list(progress_log([5, 6, 7], "sweep", logger, every=0.0)) == [5, 6, 7]
+    assert [m.split(" (")[0] for m in caplog.messages] == [
+        "sweep: 1/3 done",
+        "sweep: 2/3 done",
+        "sweep: 3/3 done",
+    ]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="test.progress"):
+        list(progress_log([5, 6, 7], "sweep", logger, every=3600.0))
+    assert [m.split(" (")[0] for m in caplog.messages] == ["sweep: 3/3 done"]  # the last only

@@ -2,7 +2,8 @@
 
 Runs log through Python's ``logging`` (under Hydra, to the console and the run's ``train.log``).
 Progress bars are drawn only on a terminal: redirected to a file, a bar is a wall of carriage
-returns, and the log already holds every epoch.
+returns, and the log already holds every epoch; a long loop without epochs (a sweep) logs its
+progress there instead, at most once a minute (``progress_log``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import functools
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
 
 from tqdm.auto import tqdm
 
@@ -19,6 +21,20 @@ from tqdm.auto import tqdm
 def progress_bar(iterable: Iterable | None = None, *, enabled: bool = True, **kwargs) -> tqdm:
     """A tqdm bar, shown only when ``enabled`` and stderr is a terminal."""
     return tqdm(iterable, disable=not (enabled and sys.stderr.isatty()), **kwargs)
+
+
+def progress_log(items: list, desc: str, logger: logging.Logger, every: float = 60.0) -> Iterator:
+    """Yield ``items``, logging ``desc: i/n done (elapsed, ~left)`` at most every ``every``
+    seconds and after the last: progress for a run whose bar is hidden (no terminal)."""
+    start = last = time.monotonic()
+    for i, item in enumerate(items, 1):
+        yield item
+        now = time.monotonic()
+        if now - last >= every or i == len(items):
+            left = (now - start) / i * (len(items) - i)
+            logger.info("%s: %d/%d done (%.1f min, ~%.1f min left)", desc, i, len(items),
+                        (now - start) / 60, left / 60)  # fmt: skip
+            last = now
 
 
 def one_line_errors(main: Callable) -> Callable:

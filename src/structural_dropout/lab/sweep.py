@@ -6,6 +6,8 @@ for reporting only."""
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -17,8 +19,10 @@ from ..batchnorm import recalibrated_norms
 from ..io import atomic_write
 from ..layers.dropout import model_width, set_width
 from ..params import count_params
-from .logs import progress_bar
+from .logs import progress_bar, progress_log
 from .task import Task
+
+log = logging.getLogger(__name__)
 
 METRICS = ("accuracy", "psnr")  # the test metric columns a sweep table can have (higher is better)
 
@@ -95,7 +99,9 @@ def sweep(
     calibration = task.prepare_eval(model, "calibration") if recalibrate_bn else None
     rows = []
     try:
-        for width in progress_bar(widths, desc="sweep", enabled=progress):
+        shown = progress and sys.stderr.isatty()  # a bar; else a line in the log now and then
+        steps = progress_bar(widths, desc="sweep") if shown else progress_log(widths, "sweep", log)
+        for width in steps:
             metrics = evaluate_at_width(model, task, width, prepared, calibration)
             rows.append({"width": width, "params": count(model, width), **metrics})
     finally:

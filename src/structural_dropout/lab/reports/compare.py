@@ -92,8 +92,8 @@ def budget_table(
     """Per method and parameter budget (a fraction of the ``reference`` method's largest model),
     the model within the budget with the best mean validation accuracy: its width, its test
     accuracy over seeds (``<budget> accuracy``: mean, ``<budget> std``) and its parameters
-    (``<budget> params``: kept, or for a pruned model non-zero, weights and biases); the same for the full
-    width; the seeds and the method's training runs."""
+    (``<budget> params``: kept, or for a pruned model non-zero, weights and biases); the same
+    for the full width; the seeds and the method's training runs."""
     full = table.loc[table["method"] == reference, "params"].max()
     rows = []
     for method, group in table.groupby("method", sort=False):

@@ -611,9 +611,10 @@ def bench_widths(results: Path) -> str:
         for width, at in group.groupby("width"):
             latency = at.set_index("batch")["latency_ms"]
             first = at.iloc[0]
+            share = percent(first["macs_per_sample"] / full_macs)
             rows.append(
                 [model, str(width), count(first["params"]),
-                 f"{count(first['macs_per_sample'])} ({percent(first['macs_per_sample'] / full_macs)})",
+                 f"{count(first['macs_per_sample'])} ({share})",
                  ", ".join(f"{latency[b]:.3g} ms (batch {b})" for b in batches)]
             )  # fmt: skip
     header = ["model", "width", "parameters", "multiply-adds per sample (of full)", "latency"]
