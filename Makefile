@@ -31,7 +31,7 @@ reproduce-mnist-plain: ## MNIST baseline: the same run without dropout, truncate
 	$(PY) scripts/train.py experiment=mnist profile=cpu dropout=none results_dir=results/mnist/none \
 		hydra.run.dir=outputs/reproduce/mnist_none
 
-reproduce-pointnet: ## PointNet/ModelNet10: train once (cpu profile, float32, ~60 min here), sweep every 4th of 512 widths -> results/pointnet/
+reproduce-pointnet: ## PointNet/ModelNet10: train once (cpu profile, float32, ~67 min here), sweep every 4th of 512 widths -> results/pointnet/
 	$(PY) scripts/train.py experiment=pointnet profile=cpu results_dir=results/pointnet \
 		hydra.run.dir=outputs/reproduce/pointnet
 
