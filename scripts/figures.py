@@ -45,8 +45,8 @@ def main(results: Path) -> None:
     if all(path.exists() for path in liif.values()):
         bicubic = results / "liif" / "bicubic.csv"
         print(compare_runs(liif, "Set5", results / "liif" / "structural_vs_plain.png", bicubic))
-    for seeds in sorted(results.rglob("seeds.csv")):
-        print(seed_bands(pd.read_csv(seeds), seeds.with_suffix(".png")))
+    for runs in sorted([*results.rglob("seeds.csv"), *results.rglob("trials.csv")]):  # aggregates
+        print(seed_bands(pd.read_csv(runs), runs.with_suffix(".png")))
     for table in sorted((results / "compare").glob("*.csv")):  # the method comparisons
         frame = pd.read_csv(table)
         if {"method", "width", "params", "accuracy"} <= set(frame.columns):  # not tuning, gaps
