@@ -148,15 +148,23 @@ def pointnet_widths(results: Path) -> str:
     return markdown(["width", *map(str, widths)], rows)
 
 
-def run_rows(run_file: Path) -> list[list[str]]:
+def _commit(run: dict) -> str:
+    """``abc1234`` or ``abc1234 (dirty)``: a run's commit as its provenance records it."""
+    return run["commit"][:7] + (" (dirty)" if run["dirty"] else "")
+
+
+def _hardware(run: dict) -> str:
+    hardware = run["hardware"]
+    return (f"{hardware['processor']}, {hardware['cpu_count']} cores, "
+            f"{hardware['torch_threads']} threads")  # fmt: skip
+
+
+def _run_rows(run_file: Path) -> list[list[str]]:
     """A single run's provenance (its ``run.json``): commit, seed, hardware, threads, times."""
     run = json.loads(run_file.read_text())
-    hardware = run["hardware"]
     return [
-        ["commit, seed", f"{run['commit'][:7]}{' (dirty)' if run['dirty'] else ''}, "
-                         f"seed {run['seed']}"],
-        ["hardware, torch threads", f"{hardware['processor']}, {hardware['cpu_count']} cores, "
-                                    f"{hardware['torch_threads']} threads"],
+        ["commit, seed", f"{_commit(run)}, seed {run['seed']}"],
+        ["hardware, torch threads", _hardware(run)],
         ["training, sweep", f"{run['train_seconds'] / 60:.1f} min, "
                             f"{(run.get('sweep_seconds') or 0) / 60:.1f} min"],
     ]  # fmt: skip
@@ -169,7 +177,7 @@ def pointnet_facts(results: Path) -> str:
     best = best_on_validation(table)
     full = table.loc[table["width"] == table["width"].max()].iloc[0]
     rows = [
-        *run_rows(folder / "run.json"),
+        *_run_rows(folder / "run.json"),
         ["best width on validation (smallest reaching the best)",
          f"{int(best['width'])}: validation {percent(best['val_accuracy'])}, "
          f"test {percent(best['accuracy'])}, {count(best['params'])} parameters"],
@@ -393,8 +401,7 @@ def _runs_cost(runs_file: Path, target: str) -> str:
             wall, busy_until = wall + (end - busy_until).total_seconds(), end
     commits: dict[str, int] = {}
     for r in runs:
-        key = r["commit"][:7] + (" (dirty)" if r["dirty"] else "")
-        commits[key] = commits.get(key, 0) + 1
+        commits[_commit(r)] = commits.get(_commit(r), 0) + 1
     rows = [
         ["runs", len(runs)],
         ["runs per commit", ", ".join(f"{c}: {n}" for c, n in commits.items())],
@@ -558,11 +565,12 @@ def _bench_target(benchmark: str, case: str) -> float | None:
     return None
 
 
-def _target_cells(benchmark: str, cases: pd.DataFrame) -> list[str]:
-    target = _bench_target(benchmark, cases["case"].iloc[0])
+def _target_cells(benchmark: str, case: str, ratios: pd.Series) -> list[str]:
+    """The target of ``case`` (the first of a group) and whether every ratio meets it."""
+    target = _bench_target(benchmark, case)
     if target is None:
         return ["", ""]
-    met = (cases["ratio"] <= target).all()
+    met = (ratios <= target).all()
     return [f"≤ {target:.3g}", "met" if met else "**missed**"]
 
 
@@ -574,12 +582,12 @@ def bench(results: Path) -> str:
         if name == "export_vs_native":
             ratio = f"{group['ratio'].min():.3f} – {group['ratio'].max():.3f}"
             rows.append([f"`{name}`", f"{len(group)} cases", ratio, "", "",
-                         *_target_cells(name, group)])  # fmt: skip
+                         *_target_cells(name, group["case"].iloc[0], group["ratio"])])  # fmt: skip
             continue
-        for _, row in group.iterrows():
+        for row in group.itertuples():
             rows.append(
-                [f"`{name}`", row["case"], f"{row['ratio']:.3g}", _duration(row["baseline_s"]),
-                 _duration(row["candidate_s"]), *_target_cells(name, group.loc[[_]])]
+                [f"`{name}`", row.case, f"{row.ratio:.3g}", _duration(row.baseline_s),
+                 _duration(row.candidate_s), *_target_cells(name, row.case, pd.Series([row.ratio]))]
             )  # fmt: skip
     header = ["benchmark", "case", "ratio candidate / baseline", "baseline", "candidate",
               "target", "result"]  # fmt: skip
@@ -589,12 +597,11 @@ def bench(results: Path) -> str:
 def bench_run(results: Path) -> str:
     """Where and when the committed benchmarks ran (``run.json``)."""
     run = json.loads((results / "bench" / "run.json").read_text())
-    hardware = run["hardware"]
     rows = [
-        ["commit", f"{run['commit'][:7]}" + (" (dirty)" if run["dirty"] else " (clean)")],
+        ["commit", _commit(run) if run["dirty"] else f"{_commit(run)} (clean)"],
         ["date", run["date"][:10]],
-        ["hardware", f"{hardware['processor']}, {hardware['cpu_count']} cores, "
-                     f"{hardware['torch_threads']} torch threads, {hardware['device']}"],
+        ["hardware", f"{_hardware(run).replace('threads', 'torch threads')}, "
+                     f"{run['hardware']['device']}"],
         ["torch", run["torch"]],
         ["wall time", f"{run['seconds']:.0f} s"],
     ]  # fmt: skip
