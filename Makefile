@@ -55,7 +55,7 @@ trials-pointnet: ## PointNet: rescaling x gradient clipping, 5 epochs each, two 
 	$(PY) scripts/train.py grid=pointnet_trials hydra.sweep.dir=multirun/trials_pointnet
 	$(PY) scripts/aggregate.py multirun/trials_pointnet results/pointnet/trials.csv
 
-trials-liif: ## LIIF: rescaling on or off, 500 steps each, judged on the validation images (~6 min estimated on an AVX-512 BF16 CPU) -> results/liif/trials.csv
+trials-liif: ## LIIF: rescaling on or off, 500 steps each, judged on the validation images (~16 min here; resumable) -> results/liif/trials.csv
 	$(PY) scripts/train.py grid=liif_trials hydra.sweep.dir=multirun/trials_liif
 	$(PY) scripts/aggregate.py multirun/trials_liif results/liif/trials.csv
 
