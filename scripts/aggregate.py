@@ -2,8 +2,9 @@
 
     python scripts/aggregate.py multirun/mnist/<time> [results/mnist/seeds.csv]
 
-Writes the CSV (one row per run and width, the run's overrides as columns), a PNG beside it, and
-``<name>_runs.json`` with every run's provenance (commit, hardware, timings).
+Writes the CSV (one row per run and width, the run's overrides as columns), a PNG beside it (not
+for LIIF's datasets x scales) and ``<name>_runs.json`` with every run's provenance (commit,
+hardware, timings).
 """
 
 import sys
@@ -13,7 +14,7 @@ from structural_dropout.io import atomic_write
 from structural_dropout.lab.checkpoint import write_json
 from structural_dropout.lab.logs import one_line_errors
 from structural_dropout.lab.reports.aggregate import collect_runs, runs_provenance
-from structural_dropout.lab.reports.plots import seed_bands
+from structural_dropout.lab.reports.plots import aggregate_figure
 
 
 @one_line_errors
@@ -22,7 +23,9 @@ def main(multirun_dir: Path, out_csv: Path) -> None:
     atomic_write(out_csv, lambda tmp: table.to_csv(tmp, index=False))
     print(f"{out_csv}: {table['run'].nunique()} runs, {len(table)} rows")
     write_json(out_csv.with_name(f"{out_csv.stem}_runs.json"), runs_provenance(multirun_dir))
-    print(seed_bands(table, out_csv.with_suffix(".png")))
+    figure = aggregate_figure(table, out_csv.with_suffix(".png"))
+    if figure is not None:
+        print(figure)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import pandas as pd
 from experiments.liif.figures import compare_runs, liif_figures
 from structural_dropout.lab.logs import one_line_errors
 from structural_dropout.lab.reports.compare import methods_figure
-from structural_dropout.lab.reports.plots import compare_sweeps, seed_bands, sweep_figures
+from structural_dropout.lab.reports.plots import aggregate_figure, compare_sweeps, sweep_figures
 
 
 @one_line_errors
@@ -46,7 +46,9 @@ def main(results: Path) -> None:
         bicubic = results / "liif" / "bicubic.csv"
         print(compare_runs(liif, "Set5", results / "liif" / "structural_vs_plain.png", bicubic))
     for runs in sorted([*results.rglob("seeds.csv"), *results.rglob("trials.csv")]):  # aggregates
-        print(seed_bands(pd.read_csv(runs), runs.with_suffix(".png")))
+        figure = aggregate_figure(pd.read_csv(runs), runs.with_suffix(".png"))
+        if figure is not None:
+            print(figure)
     for table in sorted((results / "compare").glob("*.csv")):  # the method comparisons
         frame = pd.read_csv(table)
         if {"method", "width", "params", "accuracy"} <= set(frame.columns):  # not tuning, gaps

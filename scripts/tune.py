@@ -4,7 +4,7 @@
 
 Writes the CSV (one row per trial, ``chosen`` marking each method's best on validation),
 ``<name>_runs.json`` (every run's provenance) and, for each method, the final comparison's grid
-at its chosen setting, ``configs/grid/compare_mnist_<method>.yaml``.
+at its chosen setting, ``configs/grid/compare_<experiment>_<method>.yaml``.
 """
 
 import sys
@@ -32,7 +32,7 @@ def main(root: Path, out_csv: Path) -> None:
     print(f"{out_csv}: {len(table)} trials of {table['method'].nunique()} methods")
     chosen = table[table["chosen"]]
     print(chosen.to_string(index=False))
-    for name, text in final_grids(table).items():
+    for name, text in final_grids(table, str(out_csv)).items():
         atomic_write(GRIDS / name, lambda tmp, text=text: Path(tmp).write_text(text))
         print(GRIDS / name)
 

@@ -124,3 +124,42 @@ def test_a_benchmark_over_its_target_reads_missed(tmp_path):
     assert rows[0].endswith("| ≤ 0.8 | **missed** |")
     assert rows[1].endswith("| ≤ 0.35 | met |")
     assert rows[2].endswith("|  |  |")  # a case without a claim gets no verdict
+
+
+def _liif_rows(dataset, scale, psnrs, **extra):
+    return [{"width": w, "params": 10 * w, "scale": scale, "dataset": dataset, "psnr": p} | extra
+            for w, p in psnrs.items()]  # fmt: skip
+
+
+def test_liif_trials_choose_on_validation_and_show_no_test_score(tmp_path):
+    (tmp_path / "liif").mkdir()
+    rows = []
+    for rescale, val, test in [(False, 25.0, 20.0), (True, 24.0, 40.0)]:
+        for scale in (2, 4):
+            psnrs = {32: val + scale / 10, 256: val + 1}
+            rows += _liif_rows("val", scale, psnrs, run=int(rescale), rescale=rescale)
+            rows += _liif_rows("Set5", scale, {32: test, 256: test}, run=0, rescale=rescale)
+    pd.DataFrame(rows).to_csv(tmp_path / "liif" / "trials.csv", index=False)
+    table = TABLES["liif_trials"](tmp_path)
+    assert "mean of ×2, ×4" in table
+    chosen = [line for line in table.splitlines() if line.endswith("✓ |")]
+    assert chosen == ["| False | 25.30 | 26.00 | 25.650 | ✓ |"]
+    assert "40" not in table and "20.00" not in table  # no test number anywhere
+
+
+def test_liif_facts_pick_the_narrowest_width_on_validation(tmp_path):
+    (tmp_path / "liif").mkdir()
+    # validation: width 16 is above bicubic at x2 only, width 32 at both scales; on Set5 width
+    # 16 is above bicubic everywhere (a test-set pick would say 16)
+    rows = _liif_rows("val", 2, {16: 31.0, 32: 31.5, 256: 32.0})
+    rows += _liif_rows("val", 4, {16: 25.0, 32: 26.5, 256: 27.0})
+    for scale in (2, 3, 4):
+        rows += _liif_rows("Set5", scale, {16: 40.0, 32: 30.0 + scale, 256: 45.0})
+    pd.DataFrame(rows).to_csv(tmp_path / "liif" / "sweep.csv", index=False)
+    bicubic = [{"scale": s, "dataset": d, "psnr": 30.0 if d == "val" and s == 2 else 26.0}
+               for d, s in [("val", 2), ("val", 4), ("Set5", 2), ("Set5", 3), ("Set5", 4)]]  # fmt: skip
+    pd.DataFrame(bicubic).to_csv(tmp_path / "liif" / "bicubic.csv", index=False)
+    table = TABLES["liif_facts"](tmp_path)
+    assert "| 32 (320 decoder parameters) |" in table
+    assert "Set5 ×2: +6.00 dB" in table  # width 32's worst test margin: 32 - 26
+    assert "+19.00 dB" in table  # full width at Set5 x2

@@ -1,6 +1,7 @@
 """The comparison's tuning: trials scored on validation only, one choice per method."""
 
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -10,8 +11,9 @@ from conftest import REPO
 from structural_dropout.lab.reports.tuning import final_grids, tuning_table
 
 
-def fake_job(folder, overrides: dict, widths, val, test, seconds=10.0):
+def fake_job(folder, overrides: dict, widths, val, test, seconds=10.0, experiment="mnist"):
     (folder / ".hydra").mkdir(parents=True)
+    overrides = {"experiment": experiment} | overrides if experiment else overrides
     lines = "".join(f"- {k}={v}\n" for k, v in overrides.items())
     (folder / ".hydra" / "overrides.yaml").write_text(lines)
     (folder / "run.json").write_text(json.dumps({"seed": 0, "train_seconds": seconds}))
@@ -54,6 +56,28 @@ def test_a_folder_of_mixed_methods_is_refused(tmp_path):
     fake_job(tmp_path / "x" / "1", {"method": "structural"}, [16], [0.5], [0.5])
     with pytest.raises(ValueError, match="one method"):
         tuning_table(tmp_path)
+
+
+def test_a_root_of_one_experiment_only(tmp_path):
+    fake_job(tmp_path / "a" / "0", {"method": "nested"}, [16], [0.5], [0.5], experiment=None)
+    with pytest.raises(ValueError, match="one experiment"):
+        tuning_table(tmp_path)
+    shutil.rmtree(tmp_path / "a")
+    fake_job(tmp_path / "a" / "0", {"method": "nested"}, [16], [0.5], [0.5], experiment="mnist")
+    fake_job(tmp_path / "b" / "0", {"method": "sandwich"}, [16], [0.5], [0.5], experiment="lenet5")
+    with pytest.raises(ValueError, match="mixes experiments"):
+        tuning_table(tmp_path)
+
+
+def test_final_grids_are_named_and_built_for_their_experiment(tmp_path):
+    fake_job(
+        tmp_path / "nested" / "0", {"method": "nested"}, [16], [0.5], [0.5], experiment="lenet5"
+    )
+    text = final_grids(tuning_table(tmp_path), "results/lenet5/tuning.csv")[
+        "compare_lenet5_nested.yaml"
+    ]
+    assert yaml.safe_load(text)["hydra"]["sweeper"]["params"]["experiment"] == "lenet5"
+    assert "make tune-lenet5 (results/lenet5/tuning.csv)" in text
 
 
 def test_final_grids_carry_each_methods_choice_and_every_size(tmp_path):

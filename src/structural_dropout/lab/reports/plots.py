@@ -149,3 +149,9 @@ def seed_bands(df: pd.DataFrame, out_path: str | Path, seed_column: str = "seed"
     out_path = Path(out_path)
     save_figure(fig, out_path)
     return out_path
+
+
+def aggregate_figure(table: pd.DataFrame, out_path: str | Path) -> Path | None:
+    """An aggregate's figure (``seed_bands``); None for LIIF's tables, whose rows are datasets x
+    scales x widths (their notes show them as tables)."""
+    return None if "dataset" in table.columns else seed_bands(table, out_path)

@@ -229,6 +229,11 @@ def _psnr(table: pd.DataFrame, dataset: str, scale: int, widths: Sequence[int]) 
     return [f"{v:.2f}" for v in at_widths(_part(table, dataset, scale), "psnr", widths)]
 
 
+def _case(dataset: str, scale: int) -> str:
+    """A LIIF row's name: the held-out training images are the validation set."""
+    return f"{'validation' if dataset == 'val' else dataset} ×{scale}"
+
+
 def _liif(results: Path) -> tuple[pd.DataFrame, pd.Series]:
     """LIIF's committed sweep and its bicubic PSNR by (dataset, scale)."""
     bicubic = pd.read_csv(results / "liif" / "bicubic.csv").set_index(["dataset", "scale"])["psnr"]
@@ -245,7 +250,7 @@ def _liif_table(results: Path, cases: Sequence[tuple[str, int]] | None) -> str:
     for dataset, scale in cases:
         part = _part(sweep, dataset, scale).set_index("width")
         cells = [f"{part.loc[w, 'psnr']:.2f}" if w in part.index else "" for w in widths]
-        rows.append([f"{dataset} ×{scale}", f"{bicubic[(dataset, scale)]:.2f}", *cells])
+        rows.append([_case(dataset, scale), f"{bicubic[(dataset, scale)]:.2f}", *cells])
     params = sweep.drop_duplicates("width").set_index("width")["params"]
     rows.append(
         ["decoder parameters", "", *(count(params[w]) if w in params else "" for w in widths)]
@@ -254,46 +259,106 @@ def _liif_table(results: Path, cases: Sequence[tuple[str, int]] | None) -> str:
 
 
 def liif_psnr(results: Path) -> str:
-    return _liif_table(results, [("Set5", 2), ("Set5", 4), ("Set14", 4)])
+    return _liif_table(results, [("val", 4), ("Set5", 2), ("Set5", 4), ("Set14", 4)])
 
 
 def liif_psnr_all(results: Path) -> str:
     return _liif_table(results, None)
 
 
-def liif_facts(results: Path) -> str:
-    """Margins over bicubic that the LIIF prose quotes."""
-    sweep, bicubic = _liif(results)
+def _margins(sweep: pd.DataFrame, bicubic: pd.Series) -> pd.DataFrame:
     keys = zip(sweep["dataset"], sweep["scale"], strict=True)
-    sweep = sweep.assign(margin=sweep["psnr"] - [bicubic[key] for key in keys])
+    return sweep.assign(margin=sweep["psnr"] - [bicubic[key] for key in keys])
+
+
+def liif_facts(results: Path) -> str:
+    """The narrowest decoder above bicubic on every validation scale (chosen on validation),
+    and its margins on the test sets; the full width's margins."""
+    sweep, bicubic = _liif(results)
+    sweep = _margins(sweep, bicubic)
+    val = sweep[sweep["dataset"] == "val"]
+    above = val.groupby("width")["margin"].min()
+    narrowest = int(above[above > 0].index.min())
     core = sweep[sweep["dataset"].isin(["Set5", "Set14"]) & sweep["scale"].isin([2, 3, 4])]
-    above = core[core["width"] >= 32]
-    closest = above.loc[above["margin"].idxmin()]
+    at = core[core["width"] == narrowest]
+    worst = at.loc[at["margin"].idxmin()]
     full = core[core["width"] == core["width"].max()].set_index(["dataset", "scale"])["margin"]
     rows = [
-        ["smallest margin over bicubic, widths ≥ 32, Set5/Set14 ×2–×4",
-         f"{closest['dataset']} ×{closest['scale']} at width {closest['width']}: "
-         f"{closest['margin']:+.2f} dB"],
-        ["full width over bicubic: Set5 ×2, ×4",
+        ["narrowest width above bicubic at ×2, ×3 and ×4 (validation)",
+         f"{narrowest} ({count(at['params'].iloc[0])} decoder parameters)"],
+        ["its smallest test margin, Set5/Set14 ×2–×4",
+         f"{_case(worst['dataset'], worst['scale'])}: {worst['margin']:+.2f} dB"],
+        ["full width over bicubic: Set5 ×2, ×4 (test)",
          f"{full[('Set5', 2)]:+.2f} dB, {full[('Set5', 4)]:+.2f} dB"],
     ]  # fmt: skip
-    return markdown(["quantity (test sets)", "value (`liif/sweep.csv`, `liif/bicubic.csv`)"], rows)
+    return markdown(["quantity", "value (`liif/sweep.csv`, `liif/bicubic.csv`)"], rows)
+
+
+def liif_trials(results: Path) -> str:
+    """``make trials-liif``: each rescaling setting's validation PSNR (mean over the scales) at
+    the trial widths, the chosen one (best mean over widths) marked. Validation only."""
+    table = pd.read_csv(results / "liif" / "trials.csv")
+    table = table[table["dataset"] == "val"]
+    widths = sorted(table["width"].unique())
+    scales = sorted(table["scale"].unique())
+    by_width = table.groupby(["rescale", "width"])["psnr"].mean()
+    mean = by_width.groupby(level="rescale").mean()
+    rows = [
+        [str(rescale), *(f"{by_width[(rescale, w)]:.2f}" for w in widths), f"{mean[rescale]:.3f}",
+         "✓" if rescale == mean.idxmax() else ""]
+        for rescale in mean.index
+    ]  # fmt: skip
+    scale_text = ", ".join(f"×{s}" for s in scales)
+    header = ["`dropout.rescale`", *(f"width {w}" for w in widths), "mean", "chosen"]
+    return f"Validation Y-PSNR (dB), mean of {scale_text}:\n\n" + markdown(header, rows)
+
+
+def liif_runs(results: Path) -> str:
+    """The three committed LIIF runs: provenance, training and sweep time, seconds per step."""
+    runs = {"sandwich rule (`make reproduce-liif`)": "liif",
+            "paper rule (`paper_rule/`)": "liif/paper_rule",
+            "plain (`none/`)": "liif/none"}  # fmt: skip
+    rows = []
+    for name, folder in runs.items():
+        run = json.loads((results / folder / "run.json").read_text())
+        steps = run["config"]["task"]["steps_per_epoch"] * run["config"]["trainer"]["epochs"]
+        rows.append(
+            [name, _commit(run), _hardware(run), f"{run['train_seconds'] / 60:.1f} min",
+             f"{run['train_seconds'] / steps:.2f} s", f"{run['sweep_seconds'] / 60:.1f} min"]
+        )  # fmt: skip
+    header = ["run (seed 0)", "commit", "hardware", "training", "per step (validations included)",
+              "sweep"]  # fmt: skip
+    return markdown(header, rows)
+
+
+def liif_paper_rule(results: Path) -> str:
+    """The sandwich rule (``make reproduce-liif``) against the paper's rule (``paper_rule/``):
+    both runs' PSNR at a few widths on validation and test."""
+    widths = [8, 16, 32, 64, 128, 256]
+    runs = {"sandwich": results / "liif", "paper rule": results / "liif" / "paper_rule"}
+    sweeps = {name: read_table(folder / "sweep.csv") for name, folder in runs.items()}
+    rows = []
+    for dataset, scale in [("val", 2), ("val", 4), ("Set5", 2), ("Set5", 4), ("Set14", 4)]:
+        for name, sweep in sweeps.items():
+            rows.append([f"{_case(dataset, scale)}, {name}", *_psnr(sweep, dataset, scale, widths)])
+    return markdown(["Y-PSNR (dB)", *(f"width {w}" for w in widths)], rows)
 
 
 def liif_plain(results: Path) -> str:
-    """The plain model at full width and truncated, beside the nested model's full width."""
+    """The plain model at full width and truncated, beside the nested model's full width, on
+    the validation images and on Set5."""
     ours = read_table(results / "liif" / "sweep.csv")
     plain = read_table(results / "liif" / "none" / "sweep.csv")
     full = int(ours["width"].max())
     rows = []
-    for scale in (2, 3, 4):
-        mine = float(_psnr(ours, "Set5", scale, [full])[0])
-        theirs = float(_psnr(plain, "Set5", scale, [full])[0])
-        part = _part(plain, "Set5", scale)
+    for dataset, scale in [("val", 2), ("val", 4), ("Set5", 2), ("Set5", 3), ("Set5", 4)]:
+        mine = float(_psnr(ours, dataset, scale, [full])[0])
+        theirs = float(_psnr(plain, dataset, scale, [full])[0])
+        part = _part(plain, dataset, scale)
         truncated = part[part["width"] <= 128]["psnr"]
         rows.append(
             [
-                f"Set5 ×{scale}",
+                _case(dataset, scale),
                 f"{theirs:.2f}",
                 f"{truncated.min():.2f} – {truncated.max():.2f}",
                 f"{mine:.2f}",
@@ -301,7 +366,8 @@ def liif_plain(results: Path) -> str:
             ]
         )
     header = [
-        "test (dB)", "plain, full width", "plain, widths ≤ 128", "nested, full width", "difference"
+        "Y-PSNR (dB)", "plain, full width", "plain, widths ≤ 128", "nested, full width",
+        "difference",
     ]  # fmt: skip
     return markdown(header, rows)
 
@@ -642,6 +708,9 @@ TABLES: dict[str, Callable[[Path], str]] = {
         liif_psnr,
         liif_psnr_all,
         liif_facts,
+        liif_trials,
+        liif_runs,
+        liif_paper_rule,
         liif_plain,
         compare_methods,
         compare_sized,

@@ -1,10 +1,11 @@
-"""The tuning of the method comparison: every trial's validation score and each method's choice.
+"""The tuning of a method comparison: every trial's validation score and each method's choice.
 
-A tuning root holds one Hydra multirun folder per method (``make tune-mnist``:
-``multirun/tune_mnist/<method>/<job>``). A trial is one setting of the knobs its grid varies;
-for a baseline whose grid also varies the model size (``SIZE_KNOBS``), a trial spans every size.
-Trials are scored on validation only: the mean validation accuracy over its rows of width
-``min_width`` and up (the widths the comparison's claims are about) and over all sizes.
+A tuning root holds one Hydra multirun folder per method, all of one experiment (``make
+tune-mnist``: ``multirun/tune_mnist/<method>/<job>``). A trial is one setting of the knobs its
+grid varies; for a baseline whose grid also varies the model size (``SIZE_KNOBS``), a trial
+spans every size. Trials are scored on validation only: the mean validation accuracy over its
+rows of width ``min_width`` and up (the widths the comparison's claims are about) and over all
+sizes.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ MEASURED = ("run", "seed", "width", "params", "val_accuracy", "accuracy")
 
 
 def tuning_table(root: str | Path, min_width: int = 16) -> pd.DataFrame:
-    """One row per method and trial: ``method, setting, overrides, sizes, runs, val_score,
-    val_full, train_seconds, chosen`` (``overrides``: the setting as command-line overrides;
-    ``sizes``: a baseline's model sizes; ``chosen``: the best ``val_score`` of its method).
+    """One row per method and trial: ``experiment, method, setting, overrides, sizes, runs,
+    val_score, val_full, train_seconds, chosen`` (``overrides``: the setting as command-line
+    overrides; ``sizes``: a baseline's model sizes; ``chosen``: the best ``val_score`` of its
+    method).
     The test accuracy is not read."""
     folders = sorted(p for p in Path(root).iterdir() if p.is_dir())
     if not folders:
@@ -36,6 +38,11 @@ def tuning_table(root: str | Path, min_width: int = 16) -> pd.DataFrame:
         if len(methods) != 1:
             raise ValueError(f"{folder} must hold the runs of one method=..., got {list(methods)}")
         method = methods[0]
+        experiments = table["experiment"].unique() if "experiment" in table else []
+        if len(experiments) != 1:
+            raise ValueError(
+                f"{folder} must hold the runs of one experiment=..., got {list(experiments)}"
+            )
         seconds = {
             job.parent.name: json.loads(job.read_text())["train_seconds"]
             for job in folder.glob("*/run.json")
@@ -49,6 +56,7 @@ def tuning_table(root: str | Path, min_width: int = 16) -> pd.DataFrame:
         full_name = {short: key for key, short in _column_names(sorted(keys)).items()}
         size = SIZE_KNOBS.get(method)
         knobs = [c for c in table.columns if c not in (*MEASURED, size) and table[c].nunique() > 1]
+        experiment = experiments[0]
         one_run = size is None
         for values, trial in table.groupby(knobs, sort=True) if knobs else [((), table)]:
             values = values if isinstance(values, tuple) else (values,)
@@ -56,6 +64,7 @@ def tuning_table(root: str | Path, min_width: int = 16) -> pd.DataFrame:
             widest = trial.loc[trial.groupby("run")["width"].idxmax()]
             rows.append(
                 {
+                    "experiment": experiment,
                     "method": method,
                     "setting": ",".join(f"{k}={v}" for k, v in zip(knobs, values, strict=True)),
                     "overrides": " ".join(
@@ -69,16 +78,25 @@ def tuning_table(root: str | Path, min_width: int = 16) -> pd.DataFrame:
                 }
             )
     result = pd.DataFrame(rows)
+    if result["experiment"].nunique() != 1:
+        raise ValueError(f"{root} mixes experiments: {sorted(result['experiment'].unique())}")
     # The best score of each method; on a tie, the first trial in the table's order.
     result["chosen"] = result.index.isin(result.groupby("method")["val_score"].idxmax())
     return result
 
 
-def final_grid(method: str, overrides: str, sizes: str = "", seeds: str = "1,2,3") -> str:
-    """The final comparison's grid for ``method`` at its chosen ``overrides`` (a line of
-    ``key=value``): ``configs/grid/compare_mnist_<method>.yaml``, written by
-    ``scripts/tune.py`` from ``tuning.csv`` (a test keeps the two in step)."""
-    params = {"experiment": "mnist", "profile": "cpu", "method": method, "seed": seeds}
+def final_grid(
+    experiment: str,
+    method: str,
+    overrides: str,
+    sizes: str = "",
+    source: str = "results/compare/tuning.csv",
+    seeds: str = "1,2,3",
+) -> str:
+    """The final comparison's grid for ``method`` of ``experiment`` at its chosen ``overrides``
+    (a line of ``key=value``): ``configs/grid/compare_<experiment>_<method>.yaml``, written by
+    ``scripts/tune.py`` from the tuning table ``source`` (a test keeps the two in step)."""
+    params = {"experiment": experiment, "profile": "cpu", "method": method, "seed": seeds}
     size = SIZE_KNOBS.get(method)
     chosen = dict(item.split("=", 1) for item in overrides.split())
     body = {
@@ -94,19 +112,21 @@ def final_grid(method: str, overrides: str, sizes: str = "", seeds: str = "1,2,3
         params[key] = yaml.safe_load(value)  # 8, not '8', in the YAML
     header = (
         "# @package _global_\n"
-        f"# make compare-mnist, part {method}: its setting chosen on validation by\n"
-        "# make tune-mnist (results/compare/tuning.csv), seeds 1-3 (seed 0 tuned).\n"
-        "# Written by scripts/tune.py from tuning.csv; a test keeps the two in step.\n"
+        f"# make compare-{experiment}, part {method}: its setting chosen on validation by\n"
+        f"# make tune-{experiment} ({source}), seeds 1-3 (seed 0 tuned).\n"
+        f"# Written by scripts/tune.py from {Path(source).name}; a test keeps the two in step.\n"
     )
     return header + yaml.safe_dump(body, sort_keys=False)
 
 
-def final_grids(table: pd.DataFrame) -> dict[str, str]:
-    """``compare_mnist_<method>.yaml`` -> its text, for every method's chosen trial of a tuning
-    table (as ``tuning_table`` returns it or as read back from ``tuning.csv``)."""
+def final_grids(table: pd.DataFrame, source: str = "results/compare/tuning.csv") -> dict[str, str]:
+    """``compare_<experiment>_<method>.yaml`` -> its text, for every method's chosen trial of a
+    tuning table (as ``tuning_table`` returns it or as read back from ``source``)."""
     chosen = table[table["chosen"]].astype({"sizes": object, "overrides": object})
     chosen = chosen.fillna({"sizes": "", "overrides": ""})
     return {
-        f"compare_mnist_{row.method}.yaml": final_grid(row.method, row.overrides, str(row.sizes))
+        f"compare_{row.experiment}_{row.method}.yaml": final_grid(
+            row.experiment, row.method, row.overrides, str(row.sizes), source
+        )
         for row in chosen.itertuples()
     }
