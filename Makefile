@@ -4,7 +4,7 @@ RUN := $(UV) run --frozen
 PY := $(RUN) python
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint reproduce-mnist reproduce-lenet5 reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn reproduce-liif reproduce-liif-paper-rule reproduce-liif-plain trials-pointnet trials-liif trials-liif-recipes tune-mnist compare-mnist-one-run compare-mnist-baselines compare-mnist bench sweep-mnist render figures clean
+.PHONY: help setup test lint reproduce-mnist reproduce-lenet5 reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn reproduce-liif reproduce-liif-paper-rule reproduce-liif-plain trials-pointnet trials-liif trials-liif-recipes tune-mnist tune-lenet5-cuts tune-lenet5-baselines tune-lenet5 compare-mnist-one-run compare-mnist-baselines compare-mnist bench sweep-mnist render figures clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -74,6 +74,22 @@ tune-mnist: ## MNIST: every method's knobs, the same budget each, seed 0, on val
 		$(PY) scripts/train.py grid=tune_mnist_$$method hydra.sweep.dir=multirun/tune_mnist/$$method || exit 1; \
 	done
 	$(PY) scripts/tune.py multirun/tune_mnist results/compare/tuning.csv
+
+TUNE_LENET5_CUTS := structural nested sandwich distilled nested_distill
+TUNE_LENET5_BASELINES := dropout compaction drop_pruning
+
+tune-lenet5-cuts: ## LeNet-5 (#18): the cut-based methods' knobs, seed 0, on validation (configs/grid/tune_lenet5_*.yaml; 30 runs, not yet run; resumable)
+	for method in $(TUNE_LENET5_CUTS); do \
+		$(PY) scripts/train.py grid=tune_lenet5_$$method hydra.sweep.dir=multirun/tune_lenet5/$$method || exit 1; \
+	done
+
+tune-lenet5-baselines: ## LeNet-5 (#18): dropout, Dropout Compaction and Drop Pruning knobs, the same budget (21 runs, not yet run; resumable)
+	for method in $(TUNE_LENET5_BASELINES); do \
+		$(PY) scripts/train.py grid=tune_lenet5_$$method hydra.sweep.dir=multirun/tune_lenet5/$$method || exit 1; \
+	done
+
+tune-lenet5: tune-lenet5-cuts tune-lenet5-baselines ## LeNet-5 (#18): both tuning parts, then each method's choice -> results/lenet5/tuning.csv, configs/grid/compare_lenet5_*.yaml
+	$(PY) scripts/tune.py multirun/tune_lenet5 results/lenet5/tuning.csv
 
 COMPARE_ONE_RUN := untuned structural nested sandwich distilled nested_distill dropout
 COMPARE_BASELINES := independent compaction drop_pruning

@@ -2,6 +2,7 @@
 
 import itertools
 import json
+import re
 import shutil
 
 import pandas as pd
@@ -345,8 +346,11 @@ def test_every_grid_composes_every_job(grid):
         if "method" in params:
             assert job_config.method.name == dict(o.split("=") for o in job)["method"]
         instantiate(job_config.model)
-        if grid.startswith(("compare_mnist", "tune_mnist")):  # every part: the same recipe
-            assert job_config.trainer.epochs == 60 and job_config.resume == "auto"
+        comparison = re.match(r"(compare|tune)_(mnist|lenet5)_", grid)
+        if comparison:  # every part of a comparison: the same recipe
+            epochs = {"mnist": 60, "lenet5": 20}[comparison[2]]
+            assert job_config.trainer.epochs == epochs and job_config.resume == "auto"
+            assert job_config.model._target_.endswith("CNN") == (comparison[2] == "lenet5")
             assert job_config.sweep.val_split == "val"  # choices read validation
             # tuned on seed 0, compared on others: the final numbers are not the tuned ones
             assert job_config.seed == 0 if grid.startswith("tune") else job_config.seed in (1, 2, 3)
