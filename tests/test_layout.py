@@ -140,3 +140,24 @@ def test_every_relative_link_of_the_notes_exists(note):
         and not (note.parent / link.split("#")[0]).exists()
     ]
     assert not missing, missing
+
+
+def heading_anchors(markdown: str) -> set[str]:
+    """The anchors GitHub gives a document's headings: lower case, punctuation dropped, spaces
+    as hyphens (``## No `width/c` rescaling`` -> ``no-widthc-rescaling``)."""
+    headings = re.findall(r"^#+ (.+)$", re.sub(r"```.*?```", "", markdown, flags=re.S), re.M)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
+@pytest.mark.parametrize("note", NOTES, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_anchor_of_the_notes_names_a_heading(note):
+    links = re.findall(r"\]\(([^)\s]*#[^)\s]+)\)", note.read_text())
+    broken = []
+    for link in links:
+        path, anchor = link.split("#", 1)
+        if path.startswith(("http://", "https://")):
+            continue
+        target = note.parent / path if path else note
+        if anchor not in heading_anchors(target.read_text()):
+            broken.append(link)
+    assert not broken, broken
