@@ -147,19 +147,23 @@ def test_liif_trials_choose_on_validation_and_show_no_test_score(tmp_path):
     assert "40" not in table and "20.00" not in table  # no test number anywhere
 
 
-def test_liif_facts_pick_the_narrowest_width_on_validation(tmp_path):
+def test_liif_facts_pick_widths_on_validation(tmp_path):
     (tmp_path / "liif").mkdir()
-    # validation: width 16 is above bicubic at x2 only, width 32 at both scales; on Set5 width
-    # 16 is above bicubic everywhere (a test-set pick would say 16)
-    rows = _liif_rows("val", 2, {16: 31.0, 32: 31.5, 256: 32.0})
-    rows += _liif_rows("val", 4, {16: 25.0, 32: 26.5, 256: 27.0})
+    # validation: width 16 is above bicubic at x2 only, width 32 at both scales, width 64 within
+    # 0.1 dB of full width at both; on Set5 width 16 is above bicubic everywhere (a test-set pick
+    # would say 16)
+    rows = _liif_rows("val", 2, {16: 31.0, 32: 31.5, 64: 31.95, 256: 32.0})
+    rows += _liif_rows("val", 4, {16: 25.0, 32: 26.5, 64: 26.95, 256: 27.0})
     for scale in (2, 3, 4):
-        rows += _liif_rows("Set5", scale, {16: 40.0, 32: 30.0 + scale, 256: 45.0})
+        rows += _liif_rows("Set5", scale, {16: 40.0, 32: 30.0 + scale, 64: 44.0, 256: 45.0})
     pd.DataFrame(rows).to_csv(tmp_path / "liif" / "sweep.csv", index=False)
+    cases = [("val", 2), ("val", 4), ("Set5", 2), ("Set5", 3), ("Set5", 4)]
     bicubic = [{"scale": s, "dataset": d, "psnr": 30.0 if d == "val" and s == 2 else 26.0}
-               for d, s in [("val", 2), ("val", 4), ("Set5", 2), ("Set5", 3), ("Set5", 4)]]  # fmt: skip
+               for d, s in cases]  # fmt: skip
     pd.DataFrame(bicubic).to_csv(tmp_path / "liif" / "bicubic.csv", index=False)
-    table = TABLES["liif_facts"](tmp_path)
-    assert "| 32 (320 decoder parameters) |" in table
-    assert "Set5 ×2: +6.00 dB" in table  # width 32's worst test margin: 32 - 26
-    assert "+19.00 dB" in table  # full width at Set5 x2
+    table = TABLES["liif_facts"](tmp_path).splitlines()
+    assert table[2].endswith("| 32 (320 decoder parameters) |")
+    assert table[3].endswith("| Set5 ×2: +6.00 dB |")  # width 32's worst test margin: 32 - 26
+    assert table[4].endswith("| 64 (640 decoder parameters) |")
+    assert table[5].endswith("| Set5 ×2: -1.00 dB |")  # width 64 against full width on Set5
+    assert table[6].endswith("| +19.00 dB, +19.00 dB |")  # full width over bicubic, Set5 x2, x4
