@@ -39,15 +39,15 @@ reproduce-pointnet-shared-bn: ## PointNet: its checkpoint swept with the shared 
 	$(PY) scripts/sweep.py --config-name sweep_shared_bn checkpoint=outputs/reproduce/pointnet/checkpoint.pt \
 		results_dir=results/pointnet/shared_bn hydra.run.dir=outputs/reproduce/pointnet_shared_bn
 
-reproduce-liif: ## LIIF super-resolution: train once (cpu profile, sandwich rule, ~60 min), PSNR of every decoder width vs bicubic -> results/liif/
+reproduce-liif: ## LIIF super-resolution: train once (cpu profile, sandwich rule, ~60 min here: 40 training, 19 sweep), PSNR of every decoder width vs bicubic -> results/liif/
 	$(PY) scripts/train.py experiment=liif profile=cpu results_dir=results/liif \
 		hydra.run.dir=outputs/reproduce/liif
 
-reproduce-liif-paper-rule: ## LIIF with the paper's rule (one uniform cut in 1..256 per step, ~47 min) -> results/liif/paper_rule/
+reproduce-liif-paper-rule: ## LIIF with the paper's rule (one uniform cut in 1..256 per step, ~40 min estimated; not yet rerun on the validation protocol) -> results/liif/paper_rule/
 	$(PY) scripts/train.py experiment=liif profile=cpu method=structural results_dir=results/liif/paper_rule \
 		hydra.run.dir=outputs/reproduce/liif_paper_rule
 
-reproduce-liif-plain: ## LIIF baseline: the same training without dropout, swept on Set5 -> results/liif/none/
+reproduce-liif-plain: ## LIIF baseline: the same training without dropout, swept on validation and Set5 (~33 min here) -> results/liif/none/
 	$(PY) scripts/train.py experiment=liif_plain profile=cpu results_dir=results/liif/none \
 		hydra.run.dir=outputs/reproduce/liif_none
 
