@@ -43,7 +43,7 @@ reproduce-liif: ## LIIF super-resolution: train once (cpu profile, sandwich rule
 	$(PY) scripts/train.py experiment=liif profile=cpu results_dir=results/liif \
 		hydra.run.dir=outputs/reproduce/liif
 
-reproduce-liif-paper-rule: ## LIIF with the paper's rule (one uniform cut in 1..256 per step, ~40 min estimated; not yet rerun on the validation protocol) -> results/liif/paper_rule/
+reproduce-liif-paper-rule: ## LIIF with the paper's rule (one uniform cut in 1..256 per step, ~40 min here) -> results/liif/paper_rule/
 	$(PY) scripts/train.py experiment=liif profile=cpu method=structural results_dir=results/liif/paper_rule \
 		hydra.run.dir=outputs/reproduce/liif_paper_rule
 

@@ -350,6 +350,19 @@ def liif_runs(results: Path) -> str:
     return markdown(header, rows)
 
 
+def liif_paper_rule(results: Path) -> str:
+    """The sandwich rule (``make reproduce-liif``) against the paper's rule (``paper_rule/``):
+    both runs' PSNR at a few widths on validation and test."""
+    widths = [8, 16, 32, 64, 128, 256]
+    runs = {"sandwich": results / "liif", "paper rule": results / "liif" / "paper_rule"}
+    sweeps = {name: read_table(folder / "sweep.csv") for name, folder in runs.items()}
+    rows = []
+    for dataset, scale in [("val", 2), ("val", 4), ("Set5", 2), ("Set5", 4), ("Set14", 4)]:
+        for name, sweep in sweeps.items():
+            rows.append([f"{_case(dataset, scale)}, {name}", *_psnr(sweep, dataset, scale, widths)])
+    return markdown(["Y-PSNR (dB)", *(f"width {w}" for w in widths)], rows)
+
+
 def liif_plain(results: Path) -> str:
     """The plain model at full width and truncated, beside the nested model's full width, on
     the validation images and on Set5."""
@@ -716,6 +729,7 @@ TABLES: dict[str, Callable[[Path], str]] = {
         liif_facts,
         liif_trials,
         liif_runs,
+        liif_paper_rule,
         liif_plain,
         compare_methods,
         compare_sized,
