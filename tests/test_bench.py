@@ -47,6 +47,7 @@ def test_bench_writes_both_tables(tmp_path, fake_mnist):
     assert list(bench.columns) == ["benchmark", "case", "baseline_s", "candidate_s", "ratio"]
     assert bench.benchmark.value_counts().to_dict() == {
         "export_vs_native": 4,  # 2 models x 2 widths x 1 batch
+        "identical_dense_models": 4,  # each case's control
         "lenet5_small_vs_full": 3,  # exported, pruned dense, pruned sparse at 1 batch
         "method_step_vs_plain": 1,
         "sd_train_step_vs_plain": 1,

@@ -6,7 +6,12 @@ import pandas as pd
 import pytest
 
 from conftest import REPO
-from structural_dropout.lab.reports.render import TABLES, best_on_validation, render_text
+from structural_dropout.lab.reports.render import (
+    BENCH_TARGETS,
+    TABLES,
+    best_on_validation,
+    render_text,
+)
 
 SCRIPT = runpy.run_path(str(REPO / "scripts" / "render.py"))
 
@@ -124,6 +129,26 @@ def test_a_benchmark_over_its_target_reads_missed(tmp_path):
     assert rows[0].endswith("| ≤ 0.8 | **missed** |")
     assert rows[1].endswith("| ≤ 0.35 | met |")
     assert rows[2].endswith("|  |  |")  # a case without a claim gets no verdict
+
+
+def test_the_export_check_is_judged_by_its_geometric_mean(tmp_path):
+    (tmp_path / "bench").mkdir()
+    ratios = {"export_vs_native": [1.3, 0.9, 0.9], "identical_dense_models": [1.2, 1.1, 1.06]}
+    pd.DataFrame(
+        [{"benchmark": name, "case": f"mlp w={i}", "baseline_s": 1.0, "candidate_s": r, "ratio": r}
+         for name, rs in ratios.items() for i, r in enumerate(rs)]
+    ).to_csv(tmp_path / "bench" / "bench.csv", index=False)  # fmt: skip
+    rows = TABLES["bench"](tmp_path).splitlines()[2:]
+    assert len(rows) == 2  # one row per pooled benchmark
+    assert "0.900 – 1.300 (geometric mean 1.017)" in rows[0]  # one case over 1.05: still met
+    assert rows[0].endswith("| geometric mean ≤ 1.05 | met |")
+    assert "(geometric mean 1.118)" in rows[1] and rows[1].endswith("|  |  |")  # the control
+
+    BENCH_TARGETS[("identical_dense_models", "")] = 1.05  # a pooled mean over it reads missed
+    try:
+        assert TABLES["bench"](tmp_path).splitlines()[3].endswith("| **missed** |")
+    finally:
+        del BENCH_TARGETS[("identical_dense_models", "")]
 
 
 def _liif_rows(dataset, scale, psnrs, **extra):
