@@ -23,7 +23,7 @@ reproduce-mnist: ## MNIST: train once (cpu profile, ~2 min with the sweep), swee
 	$(PY) scripts/train.py experiment=mnist profile=cpu results_dir=results/mnist \
 		hydra.run.dir=outputs/reproduce/mnist
 
-reproduce-lenet5: ## LeNet-5 on MNIST (#18): train once (cpu profile, ~4 min of training measured, sweep not yet), sweep 251 widths of its 500-wide axis -> results/lenet5/
+reproduce-lenet5: ## LeNet-5 on MNIST (#18): train once (cpu profile, ~5 min) and sweep 251 widths of its 500-wide axis (~5 min) -> results/lenet5/
 	$(PY) scripts/train.py experiment=lenet5 profile=cpu results_dir=results/lenet5 \
 		hydra.run.dir=outputs/reproduce/lenet5
 
@@ -107,7 +107,7 @@ compare-mnist-baselines: ## MNIST final comparison, separately trained widths an
 compare-mnist: compare-mnist-one-run compare-mnist-baselines ## MNIST: the final comparison's two parts, then its tables and figure -> results/compare/
 	$(PY) scripts/compare.py --ordering-seed 1 results/compare/mnist multirun/compare_mnist
 
-bench: ## benchmarks behind the speed claims (~4 min) -> results/bench/bench.csv, widths.csv
+bench: ## benchmarks behind the speed claims (~12 min) -> results/bench/bench.csv, widths.csv
 	$(PY) scripts/bench.py
 
 sweep-mnist: ## MNIST: 5 seeds x p in {0,0.25,0.5,1}, 2 runs at a time (~33 min) -> results/mnist/seeds.csv

@@ -1,6 +1,7 @@
 """Generated tables: the committed documents agree with the committed files, and a drift shows."""
 
 import runpy
+import shutil
 
 import pandas as pd
 import pytest
@@ -192,3 +193,21 @@ def test_liif_facts_pick_widths_on_validation(tmp_path):
     assert table[4].endswith("| 64 (640 decoder parameters) |")
     assert table[5].endswith("| Set5 ×2: -1.00 dB |")  # width 64 against full width on Set5
     assert table[6].endswith("| +19.00 dB, +19.00 dB |")  # full width over bicubic, Set5 x2, x4
+
+
+def test_lenet5_facts_take_the_budget_by_parameters_and_the_best_on_validation(tmp_path):
+    folder = tmp_path / "lenet5"
+    folder.mkdir()
+    shutil.copy(REPO / "results" / "lenet5" / "run.json", folder / "run.json")
+    # width 127 is the widest within 30,200 parameters; width 3 is best on test, 251 on validation
+    pd.DataFrame(
+        {"width": [3, 125, 127, 129, 251, 500],
+         "params": [300, 29_000, 30_000, 30_400, 90_000, 431_080],
+         "val_accuracy": [0.5, 0.97, 0.98, 0.985, 0.995, 0.99],
+         "accuracy": [0.999, 0.96, 0.97, 0.975, 0.99, 0.98]}
+    ).to_csv(folder / "sweep.csv", index=False)  # fmt: skip
+    rows = TABLES["lenet5_facts"](tmp_path).splitlines()
+    budget = "| widest width within 30,200 parameters: 127 | validation 98.00%, test 97.00%, 30,000"
+    assert budget in rows[6]
+    assert rows[7].endswith("| 251: validation 99.50%, test 99.00%, 90,000 parameters |")
+    assert "validation 99.00%, test 98.00%, 431,080 parameters" in rows[5]  # full width

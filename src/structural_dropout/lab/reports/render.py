@@ -771,6 +771,8 @@ TABLES: dict[str, Callable[[Path], str]] = {
         mnist_facts,
         mnist_seeds,
         mnist_seeds_cost,
+        lenet5_widths,
+        lenet5_facts,
         pointnet_widths,
         pointnet_facts,
         pointnet_trials,
