@@ -11,6 +11,7 @@ from structural_dropout.lab.reports.render import (
     BENCH_TARGETS,
     TABLES,
     best_on_validation,
+    liif_recipes,
     render_text,
 )
 
@@ -211,3 +212,25 @@ def test_lenet5_facts_take_the_budget_by_parameters_and_the_best_on_validation(t
     assert budget in rows[6]
     assert rows[7].endswith("| 251: validation 99.50%, test 99.00%, 90,000 parameters |")
     assert "validation 99.00%, test 98.00%, 431,080 parameters" in rows[5]  # full width
+
+
+def test_liif_recipes_show_each_trials_gap_to_plain_and_its_whole_cost(tmp_path):
+    (tmp_path / "liif").mkdir()
+    trials = [("reference", "experiment=liif_plain", 30.0, 0.0),
+              ("reference", "experiment=liif", 29.5, 0.0),
+              ("teacher", "trainer.teacher.init=True", 29.9, 600.0)]  # fmt: skip
+    rows = [
+        {"recipe": recipe, "setting": setting, "scale": scale, "width": w, "params": w,
+         "psnr": full - scale - (256 - w) / 100, "train_seconds": 120.0, "teacher_seconds": teacher}
+        for recipe, setting, full, teacher in trials for scale in (2, 4) for w in (32, 64, 256)
+    ]  # fmt: skip
+    pd.DataFrame(rows).to_csv(tmp_path / "liif" / "recipes.csv", index=False)
+    table = liif_recipes(tmp_path).splitlines()[2:]
+    assert table[1].startswith(
+        "| reference | `experiment=liif` | 27.50 (-0.50) | 25.26 / 25.58 / – |"
+    )
+    assert table[2].endswith("| 25.90 (-0.10) | 23.66 / 23.98 / – | 2.0 + 10.0 teacher |")
+    assert table[0].endswith("| 2.0 |")  # no teacher, no teacher's cost
+    pd.DataFrame(rows[6:]).to_csv(tmp_path / "liif" / "recipes.csv", index=False)
+    with pytest.raises(ValueError, match="no plain trial"):
+        liif_recipes(tmp_path)

@@ -365,6 +365,37 @@ def liif_trials(results: Path) -> str:
     return f"Validation Y-PSNR (dB), mean of {scale_text}:\n\n" + markdown(header, rows)
 
 
+def liif_recipes(results: Path) -> str:
+    """``make trials-liif-recipes`` (issue #17): each recipe's validation Y-PSNR at full width
+    (and its gap to plain training's trial) and at widths 32, 64, 128, per scale, and its
+    training time with the teacher's counted beside. Validation only: the trials choose."""
+    table = pd.read_csv(results / "liif" / "recipes.csv")
+    table["setting"] = table["setting"].fillna("")
+    plain = table[(table["recipe"] == "reference") & (table["setting"] == "experiment=liif_plain")]
+    if plain.empty:
+        raise ValueError("recipes.csv has no plain trial (recipe reference, experiment=liif_plain)")
+    scales = sorted(table["scale"].unique())
+    plain_full = {
+        s: plain[plain["scale"] == s].sort_values("width")["psnr"].iloc[-1] for s in scales
+    }
+    rows = []
+    for (recipe, setting), trial in table.groupby(["recipe", "setting"], sort=False):
+        cells = []
+        for scale in scales:
+            at = trial[trial["scale"] == scale].set_index("width")["psnr"].sort_index()
+            full = at.iloc[-1]
+            narrow = " / ".join(f"{at[w]:.2f}" if w in at.index else "–" for w in (32, 64, 128))
+            cells += [f"{full:.2f} ({full - plain_full[scale]:+.2f})", narrow]
+        minutes = trial["train_seconds"].iloc[0] / 60
+        teacher = trial["teacher_seconds"].iloc[0] / 60
+        cost = f"{minutes:.1f}" + (f" + {teacher:.1f} teacher" if teacher else "")
+        rows.append([recipe, f"`{setting}`" if setting else "", *cells, cost])
+    header = ["recipe", "setting"]
+    for scale in scales:
+        header += [f"×{scale} full width (vs plain)", f"×{scale} widths 32 / 64 / 128"]
+    return markdown([*header, "training (min)"], rows)
+
+
 def liif_runs(results: Path) -> str:
     """The committed LIIF runs (of the three, those in ``results``): provenance, training and
     sweep time, seconds per step."""
