@@ -7,7 +7,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from structural_dropout import export, set_width
 
-from .models import example_input, lenet5, pointnet, structural_mlp
+from .models import example_input, lenet5, magnitude_pruned, pointnet, structural_mlp
 from .timing import seconds_per_call
 
 
@@ -47,4 +47,36 @@ def width_costs(widths: dict[str, list[int]], batches: dict[str, list[int]], min
                         "latency_ms": seconds * 1e3,
                     }
                 )
+    return rows
+
+
+@torch.inference_mode()
+def pruned_costs(sparsities: list[float], batches: list[int], min_run_time: float) -> list[dict]:
+    """Rows ``model, sparsity, nonzero_params, batch, dense_ms, sparse_ms`` of the full LeNet-5
+    magnitude-pruned to each ``sparsity`` (Drop Pruning's models as they run): with its zeros
+    stored dense, and with its linear layers in CSR (torch's sparse kernels). Latency does not
+    depend on which weights survive, only on how many, so freshly initialised weights stand in
+    for the trained ones."""
+    full = export(lenet5())
+    rows = []
+    for sparsity in sparsities:
+        models = {kind: magnitude_pruned(full, sparsity, sparse=kind == "sparse")
+                  for kind in ("dense", "sparse")}  # fmt: skip
+        nonzero = sum(int((p != 0).sum()) for p in models["dense"].parameters())
+        for batch in batches:
+            x = example_input("lenet5", batch)
+            seconds = {
+                kind: seconds_per_call(lambda m=model, x=x: m(x), min_run_time, fastest=True)
+                for kind, model in models.items()
+            }
+            rows.append(
+                {
+                    "model": "lenet5",
+                    "sparsity": sparsity,
+                    "nonzero_params": nonzero,
+                    "batch": batch,
+                    "dense_ms": seconds["dense"] * 1e3,
+                    "sparse_ms": seconds["sparse"] * 1e3,
+                }
+            )
     return rows

@@ -1,8 +1,9 @@
 """Benchmarks behind the speed claims: python scripts/bench.py (make bench).
 
 Writes results/bench/bench.csv (benchmark, case, baseline_s, candidate_s, ratio = candidate /
-baseline), results/bench/widths.csv (params, multiply-adds and latency of each exported width)
-and results/bench/run.json (provenance), and prints the tables. Settings: configs/bench.yaml.
+baseline), results/bench/widths.csv (params, multiply-adds and latency of each exported width),
+results/bench/pruned.csv (LeNet-5 magnitude-pruned: latency stored dense and sparse) and
+results/bench/run.json (provenance), and prints the tables. Settings: configs/bench.yaml.
 """
 
 import multiprocessing
@@ -17,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from benchmarks import cases
 from benchmarks.models import SEED
-from benchmarks.widths import width_costs
+from benchmarks.widths import pruned_costs, width_costs
 from structural_dropout.io import atomic_write
 from structural_dropout.lab.checkpoint import write_json
 from structural_dropout.lab.provenance import provenance, resolve_device, set_threads
@@ -125,7 +126,10 @@ def main(config: DictConfig) -> None:
             min_run_time,
         )
     )
-    for name, table in (("bench.csv", bench), ("widths.csv", widths)):
+    pruned = pd.DataFrame(
+        pruned_costs(list(config.pruned.sparsities), list(config.pruned.batches), min_run_time)
+    )
+    for name, table in (("bench.csv", bench), ("widths.csv", widths), ("pruned.csv", pruned)):
         atomic_write(out / name, lambda tmp, table=table: table.to_csv(tmp, index=False))
     write_json(
         out / "run.json",
@@ -138,6 +142,7 @@ def main(config: DictConfig) -> None:
     )
     print(bench.to_markdown(index=False, floatfmt=".4g"))
     print(widths.to_markdown(index=False, floatfmt=".4g"))
+    print(pruned.to_markdown(index=False, floatfmt=".4g"))
 
 
 if __name__ == "__main__":

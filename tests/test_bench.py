@@ -41,6 +41,8 @@ def test_bench_writes_both_tables(tmp_path, fake_mnist):
         "method_step_vs_plain.methods=[nested_distill]",
         "method_step_vs_plain.overrides=['task.val_size=200']",
         "widths.batches.pointnet=[2]",
+        "pruned.sparsities=[0.9]",
+        "pruned.batches=[2]",
         timeout=600,
     )
     bench = pd.read_csv(out / "bench.csv")
@@ -75,6 +77,13 @@ def test_bench_writes_both_tables(tmp_path, fake_mnist):
     assert lenet.params[127].min() == 29_942
     assert lenet.macs_per_sample[127].min() == 6 * 576 * 25 + 13 * 64 * 150 + 208 * 127 + 1270
     assert set(widths.model) == {"mnist_mlp", "pointnet", "liif_decoder", "lenet5"}
+    pruned = pd.read_csv(out / "pruned.csv")
+    assert list(pruned.columns) == [
+        "model", "sparsity", "nonzero_params", "batch", "dense_ms", "sparse_ms"
+    ]  # fmt: skip
+    # 10% of each layer's weights kept (500, 25,000, 400,000, 5,000), every bias (580)
+    assert pruned.nonzero_params.tolist() == [50 + 2_500 + 40_000 + 500 + 580]
+    assert (pruned[["dense_ms", "sparse_ms"]] > 0).all().all()
     assert (out / "run.json").exists()
 
 
