@@ -19,8 +19,8 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
+from statistics import geometric_mean
 
-import numpy as np
 import pandas as pd
 
 from ..sweep import metric_columns, read_table
@@ -141,12 +141,20 @@ def mnist_seeds(results: Path) -> str:
     return markdown(["p", *(f"width {w}" for w in widths), "seeds"], rows)
 
 
+def _accuracy_widths(path: Path, widths: Sequence[int], digits: int = 1) -> str:
+    """One sweep's validation and test accuracy and parameters at ``widths``."""
+    params = at_widths(read_table(path), "params", widths)
+    rows = [*sweep_rows({"accuracy": path}, widths, digits), ["parameters", *map(count, params)]]
+    return markdown(["width", *map(str, widths)], rows)
+
+
+def _full_width(table: pd.DataFrame) -> pd.Series:
+    return table.loc[table["width"] == table["width"].max()].iloc[0]
+
+
 def pointnet_widths(results: Path) -> str:
     widths = [1, 5, 9, 17, 33, 65, 129, 257, 512]  # the cpu profile sweeps every 4th width
-    path = results / "pointnet" / "sweep.csv"
-    params = at_widths(read_table(path), "params", widths)
-    rows = [*sweep_rows({"accuracy": path}, widths), ["parameters", *map(count, params)]]
-    return markdown(["width", *map(str, widths)], rows)
+    return _accuracy_widths(results / "pointnet" / "sweep.csv", widths)
 
 
 LENET5_BUDGET = 30_200  # issue #18: 1/14.3 of LeNet-5's 431,080 parameters (Drop Pruning's 14.3x)
@@ -154,10 +162,7 @@ LENET5_BUDGET = 30_200  # issue #18: 1/14.3 of LeNet-5's 431,080 parameters (Dro
 
 def lenet5_widths(results: Path) -> str:
     widths = [1, 25, 51, 101, 127, 251, 500]  # the cpu profile sweeps every odd width and 500
-    path = results / "lenet5" / "sweep.csv"
-    params = at_widths(read_table(path), "params", widths)
-    rows = [*sweep_rows({"accuracy": path}, widths, 2), ["parameters", *map(count, params)]]
-    return markdown(["width", *map(str, widths)], rows)
+    return _accuracy_widths(results / "lenet5" / "sweep.csv", widths, 2)
 
 
 def lenet5_facts(results: Path) -> str:
@@ -166,7 +171,7 @@ def lenet5_facts(results: Path) -> str:
     folder = results / "lenet5"
     table = read_table(folder / "sweep.csv")
     best = best_on_validation(table)
-    full = table.loc[table["width"] == table["width"].max()].iloc[0]
+    full = _full_width(table)
     within = table.loc[table["params"] <= LENET5_BUDGET].sort_values("width").iloc[-1]
 
     def scores(row: pd.Series) -> str:
@@ -211,7 +216,7 @@ def pointnet_facts(results: Path) -> str:
     folder = results / "pointnet"
     table = read_table(folder / "sweep.csv")
     best = best_on_validation(table)
-    full = table.loc[table["width"] == table["width"].max()].iloc[0]
+    full = _full_width(table)
     rows = [
         *_run_rows(folder / "run.json"),
         ["best width on validation (smallest reaching the best)",
@@ -724,7 +729,7 @@ def _target_cells(benchmark: str, case: str, ratios: pd.Series) -> list[str]:
     if target is None:
         return ["", ""]
     if benchmark in POOLED:
-        met = geometric_mean(ratios) <= target
+        met = geometric_mean(ratios.tolist()) <= target
         return [f"geometric mean ≤ {target:.3g}", "met" if met else "**missed**"]
     met = (ratios <= target).all()
     return [f"≤ {target:.3g}", "met" if met else "**missed**"]
@@ -735,10 +740,6 @@ def _target_cells(benchmark: str, case: str, ratios: pd.Series) -> list[str]:
 POOLED = ("export_vs_native", "identical_dense_models")
 
 
-def geometric_mean(ratios: pd.Series) -> float:
-    return float(np.exp(np.log(ratios).mean()))
-
-
 def bench(results: Path) -> str:
     """Every benchmark's ratio against its target; the export check's like cases (and its
     control's) as one row: their range and geometric mean."""
@@ -747,7 +748,7 @@ def bench(results: Path) -> str:
     for name, group in table.groupby("benchmark", sort=False):
         if name in POOLED:
             ratio = (f"{group['ratio'].min():.3f} – {group['ratio'].max():.3f} "
-                     f"(geometric mean {geometric_mean(group['ratio']):.3f})")  # fmt: skip
+                     f"(geometric mean {geometric_mean(group['ratio'].tolist()):.3f})")  # fmt: skip
             rows.append([f"`{name}`", f"{len(group)} cases", ratio, "", "",
                          *_target_cells(name, group["case"].iloc[0], group["ratio"])])  # fmt: skip
             continue
