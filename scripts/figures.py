@@ -11,6 +11,7 @@ import pandas as pd
 from experiments.liif.figures import compare_runs, liif_figures
 from structural_dropout.lab.logs import one_line_errors
 from structural_dropout.lab.reports.compare import methods_figure
+from structural_dropout.lab.reports.latency import latency_figure
 from structural_dropout.lab.reports.plots import aggregate_figure, compare_sweeps, sweep_figures
 
 
@@ -54,6 +55,13 @@ def main(results: Path) -> None:
         frame = pd.read_csv(table)
         if {"method", "width", "params", "accuracy"} <= set(frame.columns):  # not tuning, gaps
             print(methods_figure(frame, table.with_suffix(".png")))
+    latency = {name: results / "bench" / f"{name}.csv" for name in ("widths", "pruned")}
+    lenet5 = results / "compare" / "lenet5.csv"
+    if lenet5.exists() and all(path.exists() for path in latency.values()):  # issue #18's figure
+        frame = pd.read_csv(lenet5, dtype={"setting": str}).fillna({"setting": ""})
+        timings = {name: pd.read_csv(path) for name, path in latency.items()}
+        out = results / "compare" / "lenet5_latency.png"
+        print(latency_figure(frame, timings["widths"], timings["pruned"], out, "lenet5"))
 
 
 if __name__ == "__main__":

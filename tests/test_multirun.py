@@ -1,12 +1,13 @@
 """Multiruns through the joblib and submitit launchers, aggregated into one table."""
 
 import json
+import runpy
 
 import pandas as pd
 import pytest
 import yaml
 
-from conftest import multirun
+from conftest import REPO, multirun
 from structural_dropout.lab.reports.aggregate import (
     collect_recipe_trials,
     collect_runs,
@@ -108,3 +109,27 @@ def test_recipe_trials_read_validation_and_count_the_teachers_training(tmp_path)
     (teacher / "run.json").unlink()
     with pytest.raises(FileNotFoundError, match="its cost cannot be counted"):
         collect_recipe_trials(root)
+
+
+def test_recipe_table_of_several_sessions_keeps_the_recipes_run_before(tmp_path):
+    recipes = runpy.run_path(str(REPO / "scripts" / "recipes.py"))["main"]
+    out = tmp_path / "results" / "recipes.csv"
+    out.parent.mkdir()
+    first, second = tmp_path / "first", tmp_path / "second"
+    _trial(first / "reference" / "0", ["experiment=liif"], 30.0, 50.0)
+    _trial(first / "author" / "0", ["experiment=liif"], 29.0, 40.0)
+    recipes(first, out)
+    _trial(second / "author" / "0", ["experiment=liif"], 28.0, 45.0)  # author rerun, later
+    _trial(second / "matformer" / "0", ["experiment=liif"], 31.0, 70.0)
+    recipes(second, out, keep_others=True)
+    table = pd.read_csv(out)
+    assert table.groupby("recipe")["psnr"].first().to_dict() == {
+        "author": 28.0,  # the newer trial replaces the older one
+        "matformer": 31.0,
+        "reference": 30.0,  # kept from the first session
+    }
+    runs = json.loads(out.with_name("recipes_runs.json").read_text())
+    assert [r["run"] for r in runs] == ["author/0", "matformer/0", "reference/0"]
+    assert {r["train_seconds"] for r in runs} == {45.0, 70.0, 50.0}
+    recipes(second, out)  # without the flag: what the multirun holds, nothing else
+    assert set(pd.read_csv(out)["recipe"]) == {"author", "matformer"}

@@ -7,13 +7,10 @@ import pandas as pd
 import pytest
 
 from conftest import REPO
-from structural_dropout.lab.reports.render import (
-    BENCH_TARGETS,
-    TABLES,
-    best_on_validation,
-    liif_recipes,
-    render_text,
-)
+from structural_dropout.lab.reports.render import TABLES, render_text
+from structural_dropout.lab.reports.render.bench import BENCH_TARGETS
+from structural_dropout.lab.reports.render.format import best_on_validation
+from structural_dropout.lab.reports.render.liif import liif_recipes
 
 SCRIPT = runpy.run_path(str(REPO / "scripts" / "render.py"))
 

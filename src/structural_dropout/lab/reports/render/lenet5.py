@@ -1,0 +1,41 @@
+"""LeNet-5's tables (issue #18: README, results/lenet5/)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ...sweep import read_table
+from .format import accuracy_widths, best_on_validation, full_width, markdown, percent, run_rows
+
+LENET5_BUDGET = 30_200  # issue #18: 1/14.3 of LeNet-5's 431,080 parameters (Drop Pruning's 14.3x)
+
+
+def lenet5_widths(results: Path) -> str:
+    widths = [1, 25, 51, 101, 127, 251, 500]  # the cpu profile sweeps every odd width and 500
+    return accuracy_widths(results / "lenet5" / "sweep.csv", widths, 2)
+
+
+def lenet5_facts(results: Path) -> str:
+    """The committed LeNet-5 run: provenance, full width, the widest width within Drop
+    Pruning's budget (a size, not a choice) and the best width on validation."""
+    folder = results / "lenet5"
+    table = read_table(folder / "sweep.csv")
+    best = best_on_validation(table)
+    full = full_width(table)
+    within = table.loc[table["params"] <= LENET5_BUDGET].sort_values("width").iloc[-1]
+
+    def scores(row: pd.Series) -> str:
+        return (f"validation {percent(row['val_accuracy'], 2)}, "
+                f"test {percent(row['accuracy'], 2)}, {row['params']:,.0f} parameters")  # fmt: skip
+
+    rows = [
+        *run_rows(folder / "run.json"),
+        ["full width (500)", scores(full)],
+        [f"widest width within {LENET5_BUDGET:,} parameters: {int(within['width'])}",
+         scores(within)],
+        ["best width on validation (smallest reaching the best)",
+         f"{int(best['width'])}: {scores(best)}"],
+    ]  # fmt: skip
+    return markdown(["quantity", "value (`lenet5/run.json`, `sweep.csv`)"], rows)

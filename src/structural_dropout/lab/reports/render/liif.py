@@ -1,0 +1,214 @@
+"""LIIF's tables (results/liif/)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from ...sweep import read_table
+from .format import at_widths, commit, count, hardware, markdown
+
+
+def _part(table: pd.DataFrame, dataset: str, scale: int) -> pd.DataFrame:
+    """The rows of one dataset and scale of a LIIF sweep."""
+    return table[(table["dataset"] == dataset) & (table["scale"] == scale)]
+
+
+def _psnr(table: pd.DataFrame, dataset: str, scale: int, widths: Sequence[int]) -> list[str]:
+    return [f"{v:.2f}" for v in at_widths(_part(table, dataset, scale), "psnr", widths)]
+
+
+def _case(dataset: str, scale: int) -> str:
+    """A LIIF row's name: the held-out training images are the validation set."""
+    return f"{'validation' if dataset == 'val' else dataset} ×{scale}"
+
+
+def _liif(results: Path) -> tuple[pd.DataFrame, pd.Series]:
+    """LIIF's committed sweep and its bicubic PSNR by (dataset, scale)."""
+    bicubic = pd.read_csv(results / "liif" / "bicubic.csv").set_index(["dataset", "scale"])["psnr"]
+    return read_table(results / "liif" / "sweep.csv"), bicubic
+
+
+def _liif_table(results: Path, cases: Sequence[tuple[str, int]] | None) -> str:
+    """Y-PSNR of bicubic and a few decoder widths per dataset and scale (``cases``; None: every
+    one bicubic.csv holds), then the decoder's parameters."""
+    widths = [16, 32, 48, 64, 128, 256]
+    sweep, bicubic = _liif(results)
+    cases = list(bicubic.index) if cases is None else cases
+    rows = []
+    for dataset, scale in cases:
+        part = _part(sweep, dataset, scale).set_index("width")
+        cells = [f"{part.loc[w, 'psnr']:.2f}" if w in part.index else "" for w in widths]
+        rows.append([_case(dataset, scale), f"{bicubic[(dataset, scale)]:.2f}", *cells])
+    params = sweep.drop_duplicates("width").set_index("width")["params"]
+    rows.append(
+        ["decoder parameters", "", *(count(params[w]) if w in params else "" for w in widths)]
+    )
+    return markdown(["Y-PSNR (dB)", "bicubic", *(f"width {w}" for w in widths)], rows)
+
+
+def liif_psnr(results: Path) -> str:
+    return _liif_table(results, [("val", 4), ("Set5", 2), ("Set5", 4), ("Set14", 4)])
+
+
+def liif_psnr_all(results: Path) -> str:
+    return _liif_table(results, None)
+
+
+def _margins(sweep: pd.DataFrame, bicubic: pd.Series) -> pd.DataFrame:
+    keys = zip(sweep["dataset"], sweep["scale"], strict=True)
+    return sweep.assign(margin=sweep["psnr"] - [bicubic[key] for key in keys])
+
+
+def liif_facts(results: Path, near_full_db: float = 0.1) -> str:
+    """Two widths chosen on validation and what they give on the test sets (Set5, Set14 at
+    x2-x4): the narrowest decoder above bicubic at every validation scale, and the narrowest
+    within ``near_full_db`` of the full width at every validation scale; then the full width's
+    margins over bicubic."""
+    sweep, bicubic = _liif(results)
+    sweep = _margins(sweep, bicubic)
+    full_width = sweep["width"].max()
+    full_psnr = sweep[sweep["width"] == full_width].set_index(["dataset", "scale"])["psnr"]
+    keys = zip(sweep["dataset"], sweep["scale"], strict=True)
+    sweep = sweep.assign(below_full=[full_psnr[key] for key in keys] - sweep["psnr"])
+    val = sweep[sweep["dataset"] == "val"].groupby("width")
+    above, near = val["margin"].min(), val["below_full"].max()
+    core = sweep[sweep["dataset"].isin(["Set5", "Set14"]) & sweep["scale"].isin([2, 3, 4])]
+
+    def worst(width: int, column: str, sign: int) -> str:
+        at = core[core["width"] == width]
+        row = at.loc[(sign * at[column]).idxmin()]
+        return f"{_case(row['dataset'], row['scale'])}: {sign * row[column]:+.2f} dB"
+
+    def size(width: int) -> str:
+        params = count(core.loc[core["width"] == width, "params"].iloc[0])
+        return f"{width} ({params} decoder parameters)"
+
+    picks = {"above": int(above[above > 0].index.min()),
+             "near": int(near[near <= near_full_db].index.min())}  # fmt: skip
+    full = core[core["width"] == full_width].set_index(["dataset", "scale"])["margin"]
+    rows = [
+        ["narrowest width above bicubic at ×2, ×3 and ×4 (validation)", size(picks["above"])],
+        ["its worst test margin over bicubic", worst(picks["above"], "margin", 1)],
+        [f"narrowest width within {near_full_db} dB of full width at ×2–×4 (validation)",
+         size(picks["near"])],
+        ["its worst test difference to full width", worst(picks["near"], "below_full", -1)],
+        ["full width over bicubic: Set5 ×2, ×4 (test)",
+         f"{full[('Set5', 2)]:+.2f} dB, {full[('Set5', 4)]:+.2f} dB"],
+    ]  # fmt: skip
+    return markdown(["quantity", "value (`liif/sweep.csv`, `liif/bicubic.csv`)"], rows)
+
+
+def liif_trials(results: Path) -> str:
+    """``make trials-liif``: each rescaling setting's validation PSNR (mean over the scales) at
+    the trial widths, the chosen one (best mean over widths) marked. Validation only."""
+    table = pd.read_csv(results / "liif" / "trials.csv")
+    table = table[table["dataset"] == "val"]
+    widths = sorted(table["width"].unique())
+    scales = sorted(table["scale"].unique())
+    by_width = table.groupby(["rescale", "width"])["psnr"].mean()
+    mean = by_width.groupby(level="rescale").mean()
+    rows = [
+        [str(rescale), *(f"{by_width[(rescale, w)]:.2f}" for w in widths), f"{mean[rescale]:.3f}",
+         "✓" if rescale == mean.idxmax() else ""]
+        for rescale in mean.index
+    ]  # fmt: skip
+    scale_text = ", ".join(f"×{s}" for s in scales)
+    header = ["`dropout.rescale`", *(f"width {w}" for w in widths), "mean", "chosen"]
+    return f"Validation Y-PSNR (dB), mean of {scale_text}:\n\n" + markdown(header, rows)
+
+
+def liif_recipes(results: Path) -> str:
+    """``make trials-liif-recipes`` (issue #17): each recipe's validation Y-PSNR at full width
+    (and its gap to plain training's trial) and at widths 32, 64, 128, per scale, and its
+    training time with the teacher's counted beside. Validation only: the trials choose."""
+    table = pd.read_csv(results / "liif" / "recipes.csv")
+    table["setting"] = table["setting"].fillna("")
+    plain = table[(table["recipe"] == "reference") & (table["setting"] == "experiment=liif_plain")]
+    if plain.empty:
+        raise ValueError("recipes.csv has no plain trial (recipe reference, experiment=liif_plain)")
+    scales = sorted(table["scale"].unique())
+    plain_full = {
+        s: plain[plain["scale"] == s].sort_values("width")["psnr"].iloc[-1] for s in scales
+    }
+    rows = []
+    for (recipe, setting), trial in table.groupby(["recipe", "setting"], sort=False):
+        cells = []
+        for scale in scales:
+            at = trial[trial["scale"] == scale].set_index("width")["psnr"].sort_index()
+            full = at.iloc[-1]
+            narrow = " / ".join(f"{at[w]:.2f}" if w in at.index else "–" for w in (32, 64, 128))
+            cells += [f"{full:.2f} ({full - plain_full[scale]:+.2f})", narrow]
+        minutes = trial["train_seconds"].iloc[0] / 60
+        teacher = trial["teacher_seconds"].iloc[0] / 60
+        cost = f"{minutes:.1f}" + (f" + {teacher:.1f} teacher" if teacher else "")
+        rows.append([recipe, f"`{setting}`" if setting else "", *cells, cost])
+    header = ["recipe", "setting"]
+    for scale in scales:
+        header += [f"×{scale} full width (vs plain)", f"×{scale} widths 32 / 64 / 128"]
+    return markdown([*header, "training (min)"], rows)
+
+
+def liif_runs(results: Path) -> str:
+    """The committed LIIF runs (of the three, those in ``results``): provenance, training and
+    sweep time, seconds per step."""
+    runs = {"sandwich rule (`make reproduce-liif`)": "liif",
+            "paper rule (`paper_rule/`)": "liif/paper_rule",
+            "plain (`none/`)": "liif/none"}  # fmt: skip
+    rows = []
+    for name, folder in runs.items():
+        if not (results / folder / "run.json").is_file():
+            continue
+        run = json.loads((results / folder / "run.json").read_text())
+        steps = run["config"]["task"]["steps_per_epoch"] * run["config"]["trainer"]["epochs"]
+        rows.append(
+            [name, commit(run), hardware(run), f"{run['train_seconds'] / 60:.1f} min",
+             f"{run['train_seconds'] / steps:.2f} s", f"{run['sweep_seconds'] / 60:.1f} min"]
+        )  # fmt: skip
+    header = ["run (seed 0)", "commit", "hardware", "training", "per step (validations included)",
+              "sweep"]  # fmt: skip
+    return markdown(header, rows)
+
+
+def liif_paper_rule(results: Path) -> str:
+    """The sandwich rule (``make reproduce-liif``) against the paper's rule (``paper_rule/``):
+    both runs' PSNR at a few widths on validation and test."""
+    widths = [8, 16, 32, 64, 128, 256]
+    runs = {"sandwich": results / "liif", "paper rule": results / "liif" / "paper_rule"}
+    sweeps = {name: read_table(folder / "sweep.csv") for name, folder in runs.items()}
+    rows = []
+    for dataset, scale in [("val", 2), ("val", 4), ("Set5", 2), ("Set5", 4), ("Set14", 4)]:
+        for name, sweep in sweeps.items():
+            rows.append([f"{_case(dataset, scale)}, {name}", *_psnr(sweep, dataset, scale, widths)])
+    return markdown(["Y-PSNR (dB)", *(f"width {w}" for w in widths)], rows)
+
+
+def liif_plain(results: Path) -> str:
+    """The plain model at full width and truncated, beside the nested model's full width, on
+    the validation images and on Set5."""
+    ours = read_table(results / "liif" / "sweep.csv")
+    plain = read_table(results / "liif" / "none" / "sweep.csv")
+    full = int(ours["width"].max())
+    rows = []
+    for dataset, scale in [("val", 2), ("val", 4), ("Set5", 2), ("Set5", 3), ("Set5", 4)]:
+        mine = float(_psnr(ours, dataset, scale, [full])[0])
+        theirs = float(_psnr(plain, dataset, scale, [full])[0])
+        part = _part(plain, dataset, scale)
+        truncated = part[part["width"] <= 128]["psnr"]
+        rows.append(
+            [
+                _case(dataset, scale),
+                f"{theirs:.2f}",
+                f"{truncated.min():.2f} – {truncated.max():.2f}",
+                f"{mine:.2f}",
+                f"{mine - theirs:+.2f}",
+            ]
+        )
+    header = [
+        "Y-PSNR (dB)", "plain, full width", "plain, widths ≤ 128", "nested, full width",
+        "difference",
+    ]  # fmt: skip
+    return markdown(header, rows)

@@ -1,0 +1,67 @@
+"""The MNIST MLP's tables (README, results/mnist/)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ...sweep import read_table
+from .format import at_widths, best_on_validation, count, markdown, percent, runs_cost, sweep_rows
+
+
+def mnist_widths(results: Path) -> str:
+    widths = [8, 16, 32, 64, 128, 256]
+    sweeps = {
+        "structural dropout, p=1": results / "mnist" / "sweep.csv",
+        "plain training, truncated": results / "mnist" / "none" / "sweep.csv",
+    }
+    params = at_widths(read_table(sweeps["structural dropout, p=1"]), "params", widths)
+    rows = [*sweep_rows(sweeps, widths), ["parameters", *map(count, params)]]
+    return markdown(["width", *map(str, widths)], rows)
+
+
+def mnist_facts(results: Path) -> str:
+    """The numbers the MNIST prose quotes, each with the file it comes from."""
+    ours = read_table(results / "mnist" / "sweep.csv")
+    plain = read_table(results / "mnist" / "none" / "sweep.csv")
+    best = best_on_validation(ours)
+    full = ours["width"].max()
+    share = at_widths(ours, "params", [64])[0] / at_widths(ours, "params", [full])[0]
+    rows = [
+        [
+            "best width on validation (smallest reaching the best)",
+            f"{int(best['width'])}: validation {percent(best['val_accuracy'], 2)}, "
+            f"test {percent(best['accuracy'], 2)}",
+            "`mnist/sweep.csv`",
+        ],
+        [
+            "width 64: parameters, share of the full model",
+            f"{count(at_widths(ours, 'params', [64])[0])}, {percent(share)}",
+            "`mnist/sweep.csv`",
+        ],
+        [
+            "full width, test: structural dropout vs plain",
+            f"{percent(at_widths(ours, 'accuracy', [full])[0], 2)} vs "
+            f"{percent(at_widths(plain, 'accuracy', [full])[0], 2)}",
+            "`mnist/sweep.csv`, `mnist/none/sweep.csv`",
+        ],
+    ]
+    return markdown(["quantity", "value", "file"], rows)
+
+
+def mnist_seeds(results: Path) -> str:
+    table = pd.read_csv(results / "mnist" / "seeds.csv")
+    widths = [16, 32, 64, 256]
+    rows = []
+    for p, group in table.groupby("p"):
+        stats = group.groupby("width")["accuracy"].agg(["mean", "std", "count"])
+        cells = [
+            f"{100 * stats.loc[w, 'mean']:.2f} ± {100 * stats.loc[w, 'std']:.2f}%" for w in widths
+        ]
+        rows.append([f"{p:g}" + (" (plain)" if p == 0 else ""), *cells, int(stats["count"].min())])
+    return markdown(["p", *(f"width {w}" for w in widths), "seeds"], rows)
+
+
+def mnist_seeds_cost(results: Path) -> str:
+    return runs_cost(results / "mnist" / "seeds_runs.json", "sweep-mnist")
