@@ -161,3 +161,13 @@ def test_every_anchor_of_the_notes_names_a_heading(note):
         if anchor not in heading_anchors(target.read_text()):
             broken.append(link)
     assert not broken, broken
+
+
+def test_the_readme_code_example_runs():
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Using the layer in your own model") :]
+    code = section[section.index("```python\n") + len("```python\n") : section.index("```\n", 12)]
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    assert namespace["small"][0].out_features == 64  # the exported MLP kept 64 units
+    assert namespace["block"].attention.kept(200) == 2

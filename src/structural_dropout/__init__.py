@@ -25,6 +25,15 @@ from .layers.dropout import (
     structural_dropout_mask,
 )
 from .layers.mlp import SlicedLinear, TruncatableLinear, TruncatableMLP
+from .layers.transformer import (
+    CausalSelfAttention,
+    TransformerBlock,
+    TruncatableFeedForward,
+    TruncatableSelfAttention,
+    export_shape,
+    set_shape,
+    shape_params,
+)
 from .params import count_params
 from .rules import Sandwich, sandwich_loss
 from .spec import PLAIN, CutSettings, DropoutSpec
@@ -32,26 +41,33 @@ from .truncatable import Truncatable, truncatable_parts
 
 __all__ = [
     "PLAIN",
+    "CausalSelfAttention",
     "CutSettings",
     "DropoutSpec",
     "Sandwich",
     "SlicedConv2d",
     "SlicedLinear",
     "StructuralDropout",
+    "TransformerBlock",
     "Truncatable",
     "TruncatableCNN",
     "TruncatableConv2d",
+    "TruncatableFeedForward",
     "TruncatableLinear",
     "TruncatableMLP",
+    "TruncatableSelfAttention",
     "count_params",
     "export",
+    "export_shape",
     "fixed_cut",
     "load_export",
     "model_width",
     "recalibrated_norms",
     "sandwich_loss",
     "save_export",
+    "set_shape",
     "set_width",
+    "shape_params",
     "share_cuts",
     "structural_dropout",
     "structural_dropout_mask",

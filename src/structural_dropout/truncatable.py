@@ -5,7 +5,9 @@ keeps at a width, a plain module holding only those, and which of its BatchNorm 
 that change with the width. Parameter counting (``params``), export (``export``) and BatchNorm
 recalibration (``batchnorm``) reach truncatable parts only through these three methods, so a
 convolutional or attention layer joins them by implementing the protocol; nothing else changes.
-``TruncatableMLP`` and ``TruncatableCNN`` are the implementations this library ships.
+``TruncatableMLP``, ``TruncatableCNN``, ``TruncatableSelfAttention`` (heads) and
+``TruncatableFeedForward`` (a transformer's hidden units) are the implementations this library
+ships.
 """
 
 from __future__ import annotations
