@@ -4,7 +4,7 @@ RUN := $(UV) run --frozen
 PY := $(RUN) python
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint reproduce-mnist reproduce-lenet5 reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn reproduce-liif reproduce-liif-paper-rule reproduce-liif-plain trials-pointnet trials-liif trials-liif-recipes tune-mnist tune-lenet5-cuts tune-lenet5-baselines tune-lenet5 compare-mnist-one-run compare-mnist-baselines compare-mnist compare-lenet5-one-run compare-lenet5-baselines compare-lenet5 bench sweep-mnist render figures clean
+.PHONY: help setup test lint reproduce-mnist reproduce-lenet5 reproduce-shakespeare reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn reproduce-liif reproduce-liif-paper-rule reproduce-liif-plain trials-pointnet trials-liif trials-liif-recipes tune-mnist tune-lenet5-cuts tune-lenet5-baselines tune-lenet5 compare-mnist-one-run compare-mnist-baselines compare-mnist compare-lenet5-one-run compare-lenet5-baselines compare-lenet5 bench sweep-mnist render figures clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -26,6 +26,10 @@ reproduce-mnist: ## MNIST: train once (cpu profile, ~2 min with the sweep), swee
 reproduce-lenet5: ## LeNet-5 on MNIST (#18): train once (cpu profile, ~5 min) and sweep 251 widths of its 500-wide axis (~5 min) -> results/lenet5/
 	$(PY) scripts/train.py experiment=lenet5 profile=cpu results_dir=results/lenet5 \
 		hydra.run.dir=outputs/reproduce/lenet5
+
+reproduce-shakespeare: ## character-level GPT on Tiny Shakespeare (#19): train once (cpu profile, budget 45 min with the sweep; not yet run) -> results/shakespeare/
+	$(PY) scripts/train.py experiment=shakespeare profile=cpu results_dir=results/shakespeare \
+		hydra.run.dir=outputs/reproduce/shakespeare
 
 reproduce-mnist-plain: ## MNIST baseline: the same run without dropout, truncated -> results/mnist/none/
 	$(PY) scripts/train.py experiment=mnist profile=cpu dropout=none results_dir=results/mnist/none \

@@ -24,7 +24,16 @@ from .task import Task
 
 log = logging.getLogger(__name__)
 
-METRICS = ("accuracy", "psnr")  # the test metric columns a sweep table can have (higher is better)
+# The test metric columns a sweep table can have, each with whether higher is better.
+METRICS = {"accuracy": True, "psnr": True, "loss": False}
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger ``metric`` (or ``val_<metric>``) is a better model."""
+    name = metric.removeprefix("val_")
+    if name not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; known: {sorted(METRICS)}")
+    return METRICS[name]
 
 
 def sweep_widths(
@@ -65,7 +74,9 @@ def metric_columns(table: pd.DataFrame) -> tuple[str | None, str]:
     the first is None in tables without a validation score (a baseline's single row, old runs)."""
     metrics = [c for c in table.columns if c in METRICS]
     if len(metrics) != 1:
-        raise ValueError(f"expected one of the metrics {METRICS} as a column, got {list(table)}")
+        raise ValueError(
+            f"expected one of the metrics {sorted(METRICS)} as a column, got {list(table)}"
+        )
     val = f"val_{metrics[0]}"
     return (val if val in table.columns else None), metrics[0]
 

@@ -61,9 +61,10 @@ class TruncatableSelfAttention(nn.Module):
     kept heads only their rows of the query, key and value projections and their columns of the
     output projection are used (the rest is never computed), and the kept heads' outputs are
     rescaled by ``heads / h`` when ``dropout.rescale``. ``dropout=None``: never cut.
-    ``axis``: the model width the head count follows (``StructuralDropout``'s ``axis``).
-    Per-sample cuts (``dropout.per_sample``) are not supported: a batch's samples would need
-    different matrix shapes."""
+    ``axis``: the model width the head count follows (``StructuralDropout``'s ``axis``);
+    ``head_dim`` (default ``d_model / heads``): each head's size (a model built as another's
+    export at fewer heads keeps its head size). Per-sample cuts (``dropout.per_sample``) are not
+    supported: a batch's samples would need different matrix shapes."""
 
     def __init__(
         self,
@@ -72,15 +73,20 @@ class TruncatableSelfAttention(nn.Module):
         dropout: DropoutSpec | None = PLAIN,
         axis: int | None = None,
         bias: bool = True,
+        head_dim: int | None = None,
     ):
         super().__init__()
-        if d_model % heads:
+        if head_dim is None and d_model % heads:
             raise ValueError(f"d_model={d_model} is not a multiple of heads={heads}")
         if dropout is not None and dropout.per_sample:
-            raise ValueError("attention heads cannot be cut per sample: use per_sample=false")
-        self.d_model, self.heads, self.head_dim = d_model, heads, d_model // heads
-        self.query, self.key, self.value = (SlicedLinear(d_model, d_model, bias) for _ in "qkv")
-        self.out = SlicedLinear(d_model, d_model, bias)
+            raise ValueError(
+                "attention heads cannot be cut per sample: use per_sample=false, or nest the "
+                "feed-forward units only (TransformerBlock's nest_heads=False)"
+            )
+        self.head_dim = d_model // heads if head_dim is None else head_dim
+        self.d_model, self.heads, inner = d_model, heads, heads * self.head_dim
+        self.query, self.key, self.value = (SlicedLinear(d_model, inner, bias) for _ in "qkv")
+        self.out = SlicedLinear(inner, d_model, bias)
         self.dropout = (
             None
             if dropout is None
@@ -211,12 +217,13 @@ class TransformerBlock(nn.Module):
         nest_ffn: bool = True,
         axis: int | None = None,
         residual_dropout: float = 0.0,
+        head_dim: int | None = None,
     ):
         super().__init__()
         axis = ffn_hidden if axis is None else axis
         self.norm1 = nn.LayerNorm(d_model)
         self.attention = TruncatableSelfAttention(
-            d_model, heads, dropout if nest_heads else None, axis
+            d_model, heads, dropout if nest_heads else None, axis, head_dim=head_dim
         )
         self.norm2 = nn.LayerNorm(d_model)
         self.ffn = TruncatableFeedForward(d_model, ffn_hidden, dropout if nest_ffn else None, axis)

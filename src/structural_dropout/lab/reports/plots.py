@@ -12,33 +12,31 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ...io import atomic_write  # noqa: E402
-from ..sweep import metric_columns, read_table  # noqa: E402
+from ..sweep import higher_is_better, metric_columns, read_table  # noqa: E402
 
 FIGURES = ("metric_vs_width", "params_vs_width", "metric_vs_params")
 
 
 def pareto_frontier(df: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """The widths that score better than every smaller width."""
+    """The widths that score better than every smaller width (higher or lower, as ``metric``
+    is better)."""
     df = df.sort_values("width")
-    best_before = df[metric].cummax().shift(fill_value=float("-inf"))
-    return df[df[metric] > best_before]
+    score = df[metric] if higher_is_better(metric) else -df[metric]
+    best_before = score.cummax().shift(fill_value=float("-inf"))
+    return df[score > best_before]
 
 
 def marked_widths(df: pd.DataFrame, metric: str | None = None) -> dict[str, int]:
     """Smallest width reaching the best, the median and the lower-quartile score of ``metric``
-    (None: the validation column when the table has one, else the test column)."""
+    (None: the validation column when the table has one, else the test column); "lower" from
+    the worse end (for a loss, the upper quartile)."""
     if metric is None:
         val, test = metric_columns(df)
         metric = val or test
     df = df.sort_values("width")
-    levels = {
-        "best": df[metric].max(),
-        "median": df[metric].median(),
-        "lower quartile": df[metric].quantile(0.25),
-    }
-    return {
-        name: int(df.loc[df[metric] >= level, "width"].iloc[0]) for name, level in levels.items()
-    }
+    score = df[metric] if higher_is_better(metric) else -df[metric]  # higher: better
+    levels = {"best": score.max(), "median": score.median(), "lower quartile": score.quantile(0.25)}
+    return {name: int(df.loc[score >= level, "width"].iloc[0]) for name, level in levels.items()}
 
 
 def save_figure(fig, path: Path) -> Path:
