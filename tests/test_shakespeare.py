@@ -61,8 +61,12 @@ def test_missing_text_and_a_wrong_vocabulary_size_are_clear_errors(tmp_path, fak
 def test_smoke_run_sweeps_widths_and_heads_that_export_to_what_they_scored(tmp_path, fake_text):
     vocab = len(set(VERSE))
     config = compose_train(f"data_dir={fake_text}", "task.download=false",
-                           f"task.vocab_size={vocab}", "trainer.epochs=3")  # fmt: skip
+                           f"task.vocab_size={vocab}", "trainer.epochs=3",
+                           "sweep.figures=true")  # fmt: skip
     info = train_and_sweep(config, tmp_path / "run")
+    samples = (tmp_path / "run" / "samples.md").read_text()
+    assert "## full width (" in samples and "## width 8 (" in samples
+    assert (tmp_path / "run" / "loss_vs_width.png").stat().st_size > 1000
     widths = pd.read_csv(tmp_path / "run" / "sweep.csv").set_index("width")
     heads = pd.read_csv(tmp_path / "run" / "heads.csv").set_index("heads")
     assert widths.index.tolist() == [1, 33, 64] and heads.index.tolist() == [1, 2]

@@ -8,16 +8,20 @@ the split (each window predicts its characters from the ones before it in the wi
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from structural_dropout import count_params, set_shape
+from structural_dropout import count_params, set_shape, set_width
+from structural_dropout.io import atomic_write
+from structural_dropout.lab.reports.plots import sweep_figures
 from structural_dropout.lab.sweep import sweep as width_sweep
 from structural_dropout.layers.transformer import nested_parts, shape_params
 
 from .data import Vocabulary, load_text, split_by_position
+from .model import generate
 
 
 class ShakespeareTask:
@@ -25,7 +29,9 @@ class ShakespeareTask:
     validation and test are the next ``val`` and the last ``test`` fractions of the text.
     ``vocab_size`` must be the text's number of distinct characters (65), so the model's
     embedding can be sized in the config. ``eval_windows``: score only the first N windows of an
-    evaluation split (smoke tests); ``text_limit``: keep the first N characters of the corpus."""
+    evaluation split (smoke tests); ``text_limit``: keep the first N characters of the corpus.
+    ``samples`` (``prompt``, ``length``, ``widths``, ``seed``, ``temperature``): the text the
+    model writes at those widths, drawn after the sweep into ``samples.md``."""
 
     metric = "loss"
 
@@ -42,6 +48,7 @@ class ShakespeareTask:
         test: float = 0.05,
         eval_windows: int | None = None,
         text_limit: int | None = None,
+        samples: Mapping | None = None,
     ):
         if min(context, batch_size, steps_per_epoch, eval_batch_size) < 1:
             raise ValueError(
@@ -52,6 +59,7 @@ class ShakespeareTask:
         self.context, self.batch_size, self._steps = context, batch_size, steps_per_epoch
         self.eval_batch_size, self.fractions = eval_batch_size, (val, test)
         self.eval_windows, self.text_limit = eval_windows, text_limit
+        self.samples = dict(samples) if samples else None
         self.splits: dict[str, Tensor] = {}
         self.vocab: Vocabulary | None = None
 
@@ -142,3 +150,33 @@ class ShakespeareTask:
                     tables["heads.csv"].append({"heads": h, "params": params, **scores})
             set_shape(model)
         return tables
+
+    def figures(self, out_dir: Path, model: nn.Module | None = None) -> list[Path]:
+        """The sweep's figures; with ``model`` and ``samples`` set, also ``samples.md``."""
+        paths = sweep_figures(out_dir / "sweep.csv")
+        if model is not None and self.samples is not None:
+            paths.append(self.write_samples(model, out_dir / "samples.md"))
+        return paths
+
+    @torch.no_grad()
+    def write_samples(self, model: nn.Module, path: Path) -> Path:
+        """Text continued from ``samples.prompt`` at each of ``samples.widths`` (null: full), the
+        same random draws at every width, as a Markdown file."""
+        settings = self.samples
+        prompt = self.vocab.encode(settings["prompt"]).view(1, -1)
+        device = next(model.parameters()).device
+        lines = [f"Prompt `{settings['prompt']!r}`, {settings['length']} characters, temperature "
+                 f"{settings['temperature']}, seed {settings['seed']} (the same draws at every "
+                 "width).", ""]  # fmt: skip
+        model.eval()
+        for width in settings["widths"]:
+            set_width(model, width)
+            generator = torch.Generator(device=device).manual_seed(int(settings["seed"]))
+            ids = generate(model, prompt.to(device), int(settings["length"]),
+                           float(settings["temperature"]), generator)  # fmt: skip
+            name = "full width" if width is None else f"width {width}"
+            lines += [f"## {name} ({count_params(model, width):,} parameters)", "", "```text",
+                      self.vocab.decode(ids[0]), "```", ""]  # fmt: skip
+        set_width(model, None)
+        atomic_write(path, lambda tmp: Path(tmp).write_text("\n".join(lines)))
+        return path
