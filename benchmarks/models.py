@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from experiments.pointnet.model import PointNet
+from experiments.shakespeare.model import CharGPT
 from structural_dropout import PLAIN, DropoutSpec, TruncatableCNN, TruncatableMLP
 
 SEED = 0  # every model and input of the benchmarks
@@ -87,7 +88,19 @@ def magnitude_pruned(model: nn.Sequential, sparsity: float, sparse: bool) -> nn.
     return pruned.eval()
 
 
+# The character-level GPT as ``experiment=shakespeare profile=cpu`` builds it.
+CHAR_GPT = {"vocab_size": 65, "context": 128, "d_model": 128, "layers": 4, "heads": 4,
+            "ffn_hidden": 512}  # fmt: skip
+
+
+def char_gpt() -> CharGPT:
+    torch.manual_seed(SEED)
+    return CharGPT(**CHAR_GPT, dropout=DropoutSpec()).eval()
+
+
 def example_input(name: str, batch: int) -> torch.Tensor:
+    if name == "char_gpt":  # a batch of full-context windows of character ids
+        return torch.randint(CHAR_GPT["vocab_size"], (batch, CHAR_GPT["context"]))
     if name == "pointnet":
         return torch.randn(batch, 1024, 3)
     if name == "lenet5":

@@ -7,7 +7,14 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from structural_dropout import export, set_width
 
-from .models import example_input, lenet5, magnitude_pruned, pointnet, structural_mlp
+from .models import (
+    char_gpt,
+    example_input,
+    lenet5,
+    magnitude_pruned,
+    pointnet,
+    structural_mlp,
+)
 from .timing import seconds_per_call
 
 
@@ -22,10 +29,11 @@ def multiply_adds(model: torch.nn.Module, x: torch.Tensor) -> int:
 def width_costs(widths: dict[str, list[int]], batches: dict[str, list[int]], min_run_time: float):
     """Rows ``model, width, params, macs_per_sample, batch, latency_ms`` of each exported width
     (for PointNet a sample is one cloud of 1024 points; for the LIIF decoder one query of one
-    ensemble corner: a pixel takes four; for LeNet-5 one 28x28 image)."""
+    ensemble corner: a pixel takes four; for LeNet-5 one 28x28 image; for the character GPT one
+    window of its full context, 128 characters: per character, divide by 128)."""
     rows = []
     for name, chosen in widths.items():
-        builders = {"pointnet": pointnet, "lenet5": lenet5}
+        builders = {"pointnet": pointnet, "lenet5": lenet5, "char_gpt": char_gpt}
         model = builders[name]() if name in builders else structural_mlp(name).eval()
         for width in chosen:
             set_width(model, width)

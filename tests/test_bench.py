@@ -37,6 +37,7 @@ def test_bench_writes_both_tables(tmp_path, fake_mnist):
         "widths.widths.pointnet=[7]",
         "widths.widths.liif_decoder=[9]",
         "widths.widths.lenet5=[127]",
+        "widths.widths.char_gpt=[8,64]",
         "lenet5_small_vs_full.batches=[2]",
         "method_step_vs_plain.methods=[nested_distill]",
         "method_step_vs_plain.overrides=['task.val_size=200']",
@@ -76,7 +77,9 @@ def test_bench_writes_both_tables(tmp_path, fake_mnist):
     lenet = widths[widths.model == "lenet5"].set_index("width")  # 6, 13 channels, 127 units
     assert lenet.params[127].min() == 29_942
     assert lenet.macs_per_sample[127].min() == 6 * 576 * 25 + 13 * 64 * 150 + 208 * 127 + 1270
-    assert set(widths.model) == {"mnist_mlp", "pointnet", "liif_decoder", "lenet5"}
+    gpt = widths[widths.model == "char_gpt"].set_index("width")  # one head at both widths
+    assert gpt.macs_per_sample[64] - gpt.macs_per_sample[8] == 4 * 128 * 2 * 128 * (64 - 8)
+    assert set(widths.model) == {"mnist_mlp", "pointnet", "liif_decoder", "lenet5", "char_gpt"}
     pruned = pd.read_csv(out / "pruned.csv")
     assert list(pruned.columns) == [
         "model", "sparsity", "nonzero_params", "batch", "dense_ms", "sparse_ms"
