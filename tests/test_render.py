@@ -228,6 +228,20 @@ def test_liif_recipes_show_each_trials_gap_to_plain_and_its_whole_cost(tmp_path)
     )
     assert table[2].endswith("| 25.90 (-0.10) | 23.66 / 23.98 / – | 2.0 + 10.0 teacher |")
     assert table[0].endswith("| 2.0 |")  # no teacher, no teacher's cost
+    assert len(table) == 3  # no none/ folder: no teacher row
+    teacher = tmp_path / "liif" / "none"
+    teacher.mkdir()
+    (teacher / "run.json").write_text('{"train_seconds": 1800.0}')
+    sweep = [{"width": w, "params": w, "params_total": w, "scale": scale, "dataset": dataset,
+              "psnr": 31.0 - scale - (256 - w) / 10 - 5 * (dataset != "val")}
+             for dataset in ("val", "Set5")
+             for scale in (2, 3, 4) for w in (32, 128, 256)]  # fmt: skip
+    pd.DataFrame(sweep).to_csv(teacher / "sweep.csv", index=False)
+    table = liif_recipes(tmp_path).splitlines()[2:]
+    assert table[3] == (
+        "| plain, whole cpu schedule (`none/`: the teacher) |  | 29.00 (+1.00) | 6.60 / – / 16.20 "
+        "| 27.00 (+1.00) | 4.60 / – / 14.20 | 30.0 |"
+    )  # validation rows only, at the trials' scales, its own training as the cost
     pd.DataFrame(rows[6:]).to_csv(tmp_path / "liif" / "recipes.csv", index=False)
     with pytest.raises(ValueError, match="no plain trial"):
         liif_recipes(tmp_path)

@@ -124,7 +124,9 @@ def liif_trials(results: Path) -> str:
 def liif_recipes(results: Path) -> str:
     """``make trials-liif-recipes`` (issue #17): each recipe's validation Y-PSNR at full width
     (and its gap to plain training's trial) and at widths 32, 64, 128, per scale, and its
-    training time with the teacher's counted beside. Validation only: the trials choose."""
+    training time with the teacher's counted beside; last, the teacher itself (``none/``, the
+    plain model's whole cpu schedule), against which a trial started from it compares.
+    Validation only: the trials choose."""
     table = pd.read_csv(results / "liif" / "recipes.csv")
     table["setting"] = table["setting"].fillna("")
     plain = table[(table["recipe"] == "reference") & (table["setting"] == "experiment=liif_plain")]
@@ -134,8 +136,16 @@ def liif_recipes(results: Path) -> str:
     plain_full = {
         s: plain[plain["scale"] == s].sort_values("width")["psnr"].iloc[-1] for s in scales
     }
+    trials = list(table.groupby(["recipe", "setting"], sort=False))
+    teacher = results / "liif" / "none"
+    if (teacher / "sweep.csv").is_file():  # the teacher: plain training's whole cpu schedule
+        sweep = read_table(teacher / "sweep.csv")
+        sweep = sweep[sweep["dataset"] == "val"].assign(teacher_seconds=0.0)
+        sweep["train_seconds"] = json.loads((teacher / "run.json").read_text())["train_seconds"]
+        name = ("plain, whole cpu schedule (`none/`: the teacher)", "")
+        trials.append((name, sweep[sweep["scale"].isin(scales)]))
     rows = []
-    for (recipe, setting), trial in table.groupby(["recipe", "setting"], sort=False):
+    for (recipe, setting), trial in trials:
         cells = []
         for scale in scales:
             at = trial[trial["scale"] == scale].set_index("width")["psnr"].sort_index()
