@@ -14,7 +14,7 @@ from experiments.shakespeare.data import Vocabulary, load_text, split_by_positio
 from experiments.shakespeare.model import CharGPT, generate
 from structural_dropout import export, export_shape
 from structural_dropout.lab.build import rebuild
-from structural_dropout.lab.run import train_and_sweep
+from structural_dropout.lab.run import export_checkpoint, train_and_sweep
 
 # A corpus with a pattern a model picks up in a few steps: a short verse, repeated.
 VERSE = "Now is the winter of our discontent\nMade glorious summer by this sun of York;\n"
@@ -84,6 +84,16 @@ def test_smoke_run_sweeps_widths_and_heads_that_export_to_what_they_scored(tmp_p
     ):
         assert sum(p.numel() for p in dense.parameters()) == params
         assert run.task.evaluate(dense, (x, y)) == pytest.approx(loss, abs=1e-5)
+
+    # scripts/export.py's path, heads set apart: files that score what the sweep measured
+    checkpoint = tmp_path / "run" / "checkpoint.pt"
+    summary = export_checkpoint(checkpoint, None, tmp_path / "export", heads=1)
+    assert (summary["heads"], summary["params"]) == (1, heads.loc[1, "params"])
+    assert max(summary["max_abs_diff"].values()) <= 1e-5
+    reloaded = torch.export.load(summary["files"]["program"]["path"]).module()
+    assert run.task.evaluate(reloaded, (x, y)) == pytest.approx(heads.loc[1, "loss"], abs=1e-5)
+    with pytest.raises(ValueError, match="give width=33 or ffn/heads"):
+        export_checkpoint(checkpoint, 33, tmp_path / "export2", heads=1)
 
 
 def test_the_model_refuses_a_longer_sequence_and_generates_within_its_context():

@@ -25,6 +25,7 @@ from ..batchnorm import recalibrated_norms
 from ..export import export, load_export, save_export
 from ..io import atomic_write
 from ..layers.dropout import set_width
+from ..layers.transformer import export_shape, set_shape
 from .build import Run, build_run, rebuild
 from .checkpoint import load_checkpoint, write_json
 from .provenance import provenance, resolve_device, seed_everything, set_threads
@@ -218,20 +219,32 @@ def sweep_checkpoint(checkpoint: str | Path, config: DictConfig, out_dir: str | 
 
 
 def export_checkpoint(
-    checkpoint: str | Path, width: int | None, out_dir: str | Path, device: str = "cpu"
+    checkpoint: str | Path,
+    width: int | None,
+    out_dir: str | Path,
+    device: str = "cpu",
+    ffn: int | None = None,
+    heads: int | None = None,
 ) -> dict:
     """Export a saved model at ``width`` (None: full) to ``out_dir`` (``export.save_export``) and
     check the written program against the model; returns the summary written to
-    ``export.json``.
+    ``export.json``. A transformer's feed-forward units and heads can be set apart instead of a
+    width (``ffn``, ``heads``: ``set_shape``).
 
     A run swept with ``sweep.recalibrate_bn`` is exported with the BatchNorm statistics
     re-estimated at ``width``, as its sweep measured it.
     """
+    shaped = ffn is not None or heads is not None
+    if shaped and width is not None:
+        raise ValueError(f"give width={width} or ffn/heads (ffn={ffn}, heads={heads}), not both")
     device = resolve_device(device)
     _, run = rebuild(checkpoint, device)
     model, task = run.model, run.task
     model.eval()
-    set_width(model, width)
+    if shaped:
+        set_shape(model, ffn, heads)
+    else:
+        set_width(model, width)
     inputs = task.example_inputs()
     recalibrate = bool(run.config.sweep.get("recalibrate_bn"))
     calibration = task.prepare_eval(model, "calibration") if recalibrate else None
@@ -243,7 +256,7 @@ def export_checkpoint(
         ),
         torch.no_grad(),
     ):
-        dense = export(model, width)
+        dense = export_shape(model, ffn, heads) if shaped else export(model, width)
         expected = model(*inputs)
     paths = save_export(dense, out_dir, inputs)
     with torch.no_grad():
@@ -255,6 +268,7 @@ def export_checkpoint(
     summary = {
         "checkpoint": str(checkpoint),
         "width": width,
+        **({"ffn": ffn, "heads": heads} if shaped else {}),
         "params": sum(p.numel() for p in dense.parameters()),
         "params_full_model": sum(p.numel() for p in model.parameters()),
         "recalibrated_bn": recalibrate,
