@@ -65,7 +65,7 @@ trials-liif: ## LIIF: rescaling on or off, 500 steps each, judged on the validat
 
 LIIF_RECIPES := reference paper_rule teacher matformer later_layers author equal_compute_plain equal_compute_nested
 
-trials-liif-recipes: ## LIIF (#17): each recipe's 1,000-step trial on validation (configs/grid/liif_recipe_*.yaml; teacher: make reproduce-liif-plain first; not yet run; resumable) -> results/liif/recipes.csv
+trials-liif-recipes: ## LIIF (#17): each recipe's 1,000-step trial on validation (configs/grid/liif_recipe_*.yaml; teacher: make reproduce-liif-plain first; resumable; reference and teacher run so far) -> results/liif/recipes.csv
 	for recipe in $(LIIF_RECIPES); do \
 		$(PY) scripts/train.py grid=liif_recipe_$$recipe hydra.sweep.dir=multirun/liif_recipes/$$recipe || exit 1; \
 	done

@@ -38,6 +38,7 @@ from .liif import (
     liif_plain,
     liif_psnr,
     liif_psnr_all,
+    liif_recipes,
     liif_runs,
     liif_trials,
 )
@@ -64,6 +65,7 @@ TABLES: dict[str, Callable[[Path], str]] = {
         liif_psnr_all,
         liif_facts,
         liif_trials,
+        liif_recipes,
         liif_runs,
         liif_paper_rule,
         liif_plain,
