@@ -77,7 +77,7 @@ def generate(model: nn.Module, prompt: Tensor, length: int, temperature: float =
     """``prompt`` ``[1, n]`` continued by ``length`` sampled characters (the model's last
     ``context`` characters as input at each step)."""
     ids = prompt
-    context = model.positions.num_embeddings
+    context = model.context
     for _ in range(length):
         logits = model(ids[:, -context:])[:, -1] / temperature
         nxt = torch.multinomial(logits.softmax(-1), 1, generator=generator)

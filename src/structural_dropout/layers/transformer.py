@@ -275,10 +275,13 @@ def export_shape(model: nn.Module, ffn: int | None = None, heads: int | None = N
     nested layers (None: all): equal outputs to ``model`` after ``set_shape(model, ffn, heads)``."""
     from ..export import export  # the module export imports the layers
 
-    dense = copy.deepcopy(model)
-    attentions, ffns = nested_parts(dense)
-    replacements = {id(m): m.export_at(heads if heads is not None else m.heads) for m in attentions}
-    replacements |= {id(m): m.export_at(ffn if ffn is not None else m.hidden) for m in ffns}
+    def shaped(part: nn.Module) -> nn.Module:
+        if part.dropout is None:  # not nested: export() below copies it whole
+            return part
+        if isinstance(part, TruncatableSelfAttention):
+            return part.export_at(part.heads if heads is None else heads)
+        return part.export_at(part.hidden if ffn is None else ffn)
+
     kinds = (TruncatableSelfAttention, TruncatableFeedForward)
-    dense = replace_parts(dense, kinds, lambda m: replacements.get(id(m), m))
+    dense = replace_parts(copy.deepcopy(model), kinds, shaped)
     return export(dense)
