@@ -63,7 +63,7 @@ trials-liif: ## LIIF: rescaling on or off, 500 steps each, judged on the validat
 	$(PY) scripts/train.py grid=liif_trials hydra.sweep.dir=multirun/trials_liif
 	$(PY) scripts/aggregate.py multirun/trials_liif results/liif/trials.csv
 
-LIIF_RECIPES := reference paper_rule teacher finetune matformer later_layers author equal_compute_plain equal_compute_nested
+LIIF_RECIPES := reference paper_rule teacher finetune lower_bound matformer later_layers author equal_compute_plain equal_compute_nested
 
 trials-liif-recipes: ## LIIF (#17): each recipe's 1,000-step trial on validation (configs/grid/liif_recipe_*.yaml; teacher: make reproduce-liif-plain first; resumable; reference and teacher run so far) -> results/liif/recipes.csv
 	for recipe in $(LIIF_RECIPES); do \
