@@ -3,8 +3,8 @@
     python scripts/recipes.py multirun/liif_recipes results/liif/recipes.csv
     python scripts/recipes.py --keep-others multirun/liif_recipes results/liif/recipes.csv
 
-Writes the CSV (``recipe,setting,scale,width,params,psnr,train_seconds,teacher_seconds``: the
-validation images' PSNR of every trial at each scale and width; a teacher's own training time
+Writes the CSV (``recipe,setting,seed,scale,width,params,psnr,train_seconds,teacher_seconds``:
+the validation images' PSNR of every trial run at each scale and width; a teacher's own training time
 counted beside) and ``<name>_runs.json`` with every trial run's provenance. ``--keep-others``
 keeps the rows (and provenance) of the recipes in the existing CSV that have no folder under
 the multirun: for trials run in several sessions, a recipe at a time.
@@ -33,6 +33,8 @@ def main(root: Path, out_csv: Path, keep_others: bool = False) -> None:
     runs_json = out_csv.with_name(f"{out_csv.stem}_runs.json")
     if keep_others and out_csv.is_file():
         old = pd.read_csv(out_csv, dtype={"setting": str}).fillna({"setting": ""})
+        if "seed" not in old:  # a table from before the seed column: every trial was seed 0
+            old.insert(2, "seed", 0)
         kept = old[~old["recipe"].isin(set(table["recipe"]))]
         names = set(kept["recipe"])
         old_runs = json.loads(runs_json.read_text()) if runs_json.is_file() else []

@@ -152,6 +152,20 @@ def test_budget_table_picks_on_validation_and_reports_test_over_seeds():
     assert budget.loc["a", "25% width"] == 3 and budget.loc["a", "seeds"] == 2  # widths 2, 4
 
 
+def test_a_loss_is_chosen_lowest_on_validation():
+    loss = [3.0, 2.0, 1.0, 2.5, 2.4, 1.2]
+    table = pd.DataFrame(
+        {"method": ["none"] * 3 + ["a"] * 3, "setting": "", "seed": 0, "width": [1, 2, 4] * 2,
+         "params": [10, 20, 100] * 2, "val_loss": loss, "loss": loss, "train_runs": 1}
+    )  # fmt: skip
+    budget = budget_table(table, fractions=(0.25,)).set_index("method")
+    assert budget.loc["a", "25% width"] == 2 and budget.loc["a", "25% loss"] == 2.4
+    assert budget.loc["none", "25% loss"] == 2.0 and budget.loc["a", "full width"] == 1.2
+    assert best_one_run(table, "none", min_width=1) == "none"  # mean loss 2.0 against 2.03
+    with pytest.raises(ValueError, match="no val_loss column"):
+        budget_table(table.drop(columns="val_loss"))
+
+
 def test_paired_gaps_pair_by_seed_and_flag_only_clear_differences():
     rows = []
     for seed, (ours, ref) in enumerate([(0.90, 0.80), (0.70, 0.61), (0.50, 0.40)]):

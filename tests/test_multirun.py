@@ -57,7 +57,7 @@ def test_collect_runs_reports_unfinished_jobs(tmp_path):
 
 
 def test_collect_runs_keeps_full_names_when_short_ones_clash(tmp_path):
-    for i, overrides in enumerate(["- a.p=1\n- b.p=2\n", "- a.p=3\n- b.p=4\n"]):
+    for i, overrides in enumerate(["- a.p=1\n- b.p=2\n", "- a.p=3\n- b.p=[4,5]\n"]):
         job = tmp_path / str(i)
         (job / ".hydra").mkdir(parents=True)
         (job / ".hydra" / "overrides.yaml").write_text(overrides)
@@ -67,15 +67,15 @@ def test_collect_runs_keeps_full_names_when_short_ones_clash(tmp_path):
         )
     table = collect_runs(tmp_path)
     assert list(table.columns) == ["run", "a.p", "b.p", "seed", "width", "params", "accuracy"]
-    assert table["b.p"].tolist() == [2, 2, 4, 4]
+    assert table["b.p"].tolist() == [2, 2, "[4, 5]", "[4, 5]"]  # a list: one cell a row
 
 
-def _trial(folder, overrides, psnr, seconds, teacher=None):
+def _trial(folder, overrides, psnr, seconds, teacher=None, seed=0):
     """A finished LIIF trial job: its overrides, run.json and sweep.csv."""
     (folder / ".hydra").mkdir(parents=True)
     (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
     trainer = {"teacher": {"checkpoint": str(teacher) if teacher else None}}
-    run = {"seed": 0, "train_seconds": seconds, "config": {"trainer": trainer}}
+    run = {"seed": seed, "train_seconds": seconds, "config": {"trainer": trainer}}
     (folder / "run.json").write_text(json.dumps(run))
     rows = [
         {"width": w, "params": w, "params_total": w + 1, "scale": s, "dataset": d, "psnr": psnr}
@@ -91,12 +91,15 @@ def test_recipe_trials_read_validation_and_count_the_teachers_training(tmp_path)
     teacher.mkdir()
     (teacher / "run.json").write_text(json.dumps({"train_seconds": 1000.0}))
     root = tmp_path / "recipes"
-    _trial(root / "reference" / "0", ["experiment=liif"], 30.0, 50.0)
+    _trial(root / "reference" / "0", ["experiment=liif", "seed=0"], 30.0, 50.0)
+    _trial(root / "reference" / "1", ["experiment=liif", "seed=1"], 30.4, 52.0, seed=1)
     for job, init in enumerate(("false", "true")):
         overrides = ["experiment=liif", "rule=sandwich", f"trainer.teacher.init={init}"]
         _trial(root / "teacher" / str(job), overrides, 31.0 + job, 60.0, teacher / "x.pt")
     table = collect_recipe_trials(root)
-    assert len(table) == 3 * 4  # three trials x (2 scales x 2 widths) of the validation images
+    assert len(table) == 4 * 4  # four runs x (2 scales x 2 widths) of the validation images
+    reference = table[table["recipe"] == "reference"]
+    assert set(reference["setting"]) == {""} and set(reference["seed"]) == {0, 1}  # seeds: a column
     teacher_rows = table[table["recipe"] == "teacher"]
     assert set(teacher_rows["setting"]) == {"init=False", "init=True"}  # only what varies
     assert (teacher_rows["teacher_seconds"] == 1000.0).all()

@@ -1,5 +1,6 @@
 """Generated tables: the committed documents agree with the committed files, and a drift shows."""
 
+import json
 import runpy
 import shutil
 
@@ -213,35 +214,51 @@ def test_lenet5_facts_take_the_budget_by_parameters_and_the_best_on_validation(t
 
 def test_liif_recipes_show_each_trials_gap_to_plain_and_its_whole_cost(tmp_path):
     (tmp_path / "liif").mkdir()
-    trials = [("reference", "experiment=liif_plain", 30.0, 0.0),
-              ("reference", "experiment=liif", 29.5, 0.0),
-              ("teacher", "trainer.teacher.init=True", 29.9, 600.0)]  # fmt: skip
+    trials = [("reference", "experiment=liif_plain", 0, 30.0, 0.0, 120.0),
+              ("reference", "experiment=liif_plain", 1, 30.2, 0.0, 180.0),  # a second seed
+              ("reference", "experiment=liif", 0, 29.5, 0.0, 120.0),
+              ("teacher", "trainer.teacher.init=True", 0, 29.9, 600.0, 120.0)]  # fmt: skip
     rows = [
-        {"recipe": recipe, "setting": setting, "scale": scale, "width": w, "params": w,
-         "psnr": full - scale - (256 - w) / 100, "train_seconds": 120.0, "teacher_seconds": teacher}
-        for recipe, setting, full, teacher in trials for scale in (2, 4) for w in (32, 64, 256)
+        {"recipe": recipe, "setting": setting, "seed": seed, "scale": scale, "width": w,
+         "params": w, "psnr": full - scale - (256 - w) / 100, "train_seconds": seconds,
+         "teacher_seconds": teacher}
+        for recipe, setting, seed, full, teacher, seconds in trials
+        for scale in (2, 4) for w in (32, 64, 256)
     ]  # fmt: skip
     pd.DataFrame(rows).to_csv(tmp_path / "liif" / "recipes.csv", index=False)
-    table = liif_recipes(tmp_path).splitlines()[2:]
-    assert table[1].startswith(
-        "| reference | `experiment=liif` | 27.50 (-0.50) | 25.26 / 25.58 / – |"
+    machine = {"processor": "Xeon", "cpu_count": 2, "torch_threads": 2}
+    runs = [{"run": f"reference/{i}", "hardware": machine} for i in range(2)]
+    (tmp_path / "liif" / "recipes_runs.json").write_text(json.dumps(runs))
+    assert liif_recipes(tmp_path).splitlines()[0] == "On Xeon, 2 cores, 2 threads:"
+    table = liif_recipes(tmp_path).splitlines()[4:]
+    # the plain trial's two seeds: their mean, the full width's spread, the mean training time
+    assert table[0].startswith("| reference | `experiment=liif_plain` | 2 | 28.10 ± 0.14 (+0.00) |")
+    assert table[0].endswith("| 2.5 |")  # no teacher, no teacher's cost
+    assert table[1].startswith(  # against the plain trial's mean over seeds
+        "| reference | `experiment=liif` | 1 | 27.50 (-0.60) | 25.26 / 25.58 / – |"
     )
-    assert table[2].endswith("| 25.90 (-0.10) | 23.66 / 23.98 / – | 2.0 + 10.0 teacher |")
-    assert table[0].endswith("| 2.0 |")  # no teacher, no teacher's cost
+    assert table[2].endswith("| 25.90 (-0.20) | 23.66 / 23.98 / – | 2.0 + 10.0 teacher |")
     assert len(table) == 3  # no none/ folder: no teacher row
     teacher = tmp_path / "liif" / "none"
     teacher.mkdir()
-    (teacher / "run.json").write_text('{"train_seconds": 1800.0}')
+    (teacher / "run.json").write_text(
+        json.dumps({"seed": 0, "train_seconds": 1800.0, "hardware": machine})
+    )
     sweep = [{"width": w, "params": w, "params_total": w, "scale": scale, "dataset": dataset,
               "psnr": 31.0 - scale - (256 - w) / 10 - 5 * (dataset != "val")}
              for dataset in ("val", "Set5")
              for scale in (2, 3, 4) for w in (32, 128, 256)]  # fmt: skip
     pd.DataFrame(sweep).to_csv(teacher / "sweep.csv", index=False)
-    table = liif_recipes(tmp_path).splitlines()[2:]
+    table = liif_recipes(tmp_path).splitlines()[4:]
     assert table[3] == (
-        "| plain, whole cpu schedule (`none/`: the teacher) |  | 29.00 (+1.00) | 6.60 / – / 16.20 "
-        "| 27.00 (+1.00) | 4.60 / – / 14.20 | 30.0 |"
+        "| plain, whole cpu schedule (`none/`: the teacher) |  | 1 | 29.00 (+0.90) | 6.60 / – / "
+        "16.20 | 27.00 (+0.90) | 4.60 / – / 14.20 | 30.0 |"
     )  # validation rows only, at the trials' scales, its own training as the cost
-    pd.DataFrame(rows[6:]).to_csv(tmp_path / "liif" / "recipes.csv", index=False)
+    (teacher / "run.json").write_text(json.dumps(
+        {"seed": 0, "train_seconds": 1800.0, "hardware": machine | {"processor": "EPYC"}}
+    ))  # fmt: skip
+    with pytest.raises(ValueError, match="ran on 2 machines"):  # times from two machines
+        liif_recipes(tmp_path)
+    pd.DataFrame(rows[12:]).to_csv(tmp_path / "liif" / "recipes.csv", index=False)
     with pytest.raises(ValueError, match="no plain trial"):
         liif_recipes(tmp_path)

@@ -42,8 +42,9 @@ def collect_runs(multirun_dir: str | Path) -> pd.DataFrame:
     frames = []
     for job, values in zip(jobs, settings, strict=True):
         frame = read_table(job / "sweep.csv")
-        for key in sorted(values, reverse=True):
-            frame.insert(0, names[key], values[key])
+        for key in sorted(values, reverse=True):  # a list override (model.hidden=[..]): one cell
+            value = values[key]
+            frame.insert(0, names[key], str(value) if isinstance(value, list | dict) else value)
         frame.insert(0, "run", job.name)
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
@@ -72,9 +73,10 @@ def runs_provenance(multirun_dir: str | Path) -> list[dict]:
 def collect_recipe_trials(root: str | Path, dataset: str = "val") -> pd.DataFrame:
     """LIIF's recipe trials (``make trials-liif-recipes``): one row per trial, scale and width of
     ``dataset`` (the validation images), from ``<root>/<recipe>/<job>/``: ``recipe, setting,
-    scale, width, params, psnr, train_seconds, teacher_seconds`` (the frozen teacher's own
+    seed, scale, width, params, psnr, train_seconds, teacher_seconds`` (the frozen teacher's own
     training, from the ``run.json`` beside its checkpoint: a recipe's cost includes it; 0 when
-    the trial has no teacher). ``setting``: the job's overrides beyond the recipe's shared ones."""
+    the trial has no teacher). ``setting``: the job's overrides beyond the recipe's shared ones
+    and the seed (a trial's seeds share a setting)."""
     frames = []
     for folder in sorted(p for p in Path(root).iterdir() if p.is_dir()):
         table = collect_runs(folder)
@@ -94,7 +96,7 @@ def collect_recipe_trials(root: str | Path, dataset: str = "val") -> pd.DataFram
         frames.append(rows)
     if not frames:
         raise FileNotFoundError(f"no recipe folders under {root}")
-    columns = ["recipe", "setting", "scale", "width", "params", "psnr", "train_seconds",
+    columns = ["recipe", "setting", "seed", "scale", "width", "params", "psnr", "train_seconds",
                "teacher_seconds"]  # fmt: skip
     return pd.concat(frames, ignore_index=True)[columns]
 

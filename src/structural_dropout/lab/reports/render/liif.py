@@ -123,43 +123,54 @@ def liif_trials(results: Path) -> str:
 
 def liif_recipes(results: Path) -> str:
     """``make trials-liif-recipes`` (issue #17): each recipe's validation Y-PSNR at full width
-    (and its gap to plain training's trial) and at widths 32, 64, 128, per scale, and its
+    (and its gap to plain training's trial) and at widths 32, 64, 128, per scale, the mean over
+    its seeds (at full width ± their standard deviation where there are several), and its
     training time with the teacher's counted beside; last, the teacher itself (``none/``, the
     plain model's whole cpu schedule), against which a trial started from it compares.
-    Validation only: the trials choose."""
+    Validation only: the trials choose. The trials and the teacher must share one machine (from
+    ``recipes_runs.json`` and the teacher's ``run.json``): times from two machines do not
+    compare."""
     table = pd.read_csv(results / "liif" / "recipes.csv")
     table["setting"] = table["setting"].fillna("")
     plain = table[(table["recipe"] == "reference") & (table["setting"] == "experiment=liif_plain")]
     if plain.empty:
         raise ValueError("recipes.csv has no plain trial (recipe reference, experiment=liif_plain)")
     scales = sorted(table["scale"].unique())
-    plain_full = {
-        s: plain[plain["scale"] == s].sort_values("width")["psnr"].iloc[-1] for s in scales
-    }
+    full_width = table["width"].max()
+    plain_full = plain[plain["width"] == full_width].groupby("scale")["psnr"].mean()
     trials = list(table.groupby(["recipe", "setting"], sort=False))
+    runs = json.loads((results / "liif" / "recipes_runs.json").read_text())
     teacher = results / "liif" / "none"
     if (teacher / "sweep.csv").is_file():  # the teacher: plain training's whole cpu schedule
+        run = json.loads((teacher / "run.json").read_text())
+        runs.append(run)
         sweep = read_table(teacher / "sweep.csv")
-        sweep = sweep[sweep["dataset"] == "val"].assign(teacher_seconds=0.0)
-        sweep["train_seconds"] = json.loads((teacher / "run.json").read_text())["train_seconds"]
+        sweep = sweep[sweep["dataset"] == "val"].assign(teacher_seconds=0.0, seed=run["seed"])
+        sweep["train_seconds"] = run["train_seconds"]
         name = ("plain, whole cpu schedule (`none/`: the teacher)", "")
         trials.append((name, sweep[sweep["scale"].isin(scales)]))
     rows = []
     for (recipe, setting), trial in trials:
+        seeds = trial["seed"].nunique()
         cells = []
         for scale in scales:
-            at = trial[trial["scale"] == scale].set_index("width")["psnr"].sort_index()
-            full = at.iloc[-1]
-            narrow = " / ".join(f"{at[w]:.2f}" if w in at.index else "–" for w in (32, 64, 128))
-            cells += [f"{full:.2f} ({full - plain_full[scale]:+.2f})", narrow]
-        minutes = trial["train_seconds"].iloc[0] / 60
+            at = trial[trial["scale"] == scale].groupby("width")["psnr"]
+            mean = at.mean()
+            full = f"{mean[full_width]:.2f}" + (f" ± {at.std()[full_width]:.2f}" if seeds > 1 else "")
+            narrow = " / ".join(f"{mean[w]:.2f}" if w in mean.index else "–" for w in (32, 64, 128))
+            cells += [f"{full} ({mean[full_width] - plain_full[scale]:+.2f})", narrow]
+        minutes = trial["train_seconds"].mean() / 60
         teacher = trial["teacher_seconds"].iloc[0] / 60
         cost = f"{minutes:.1f}" + (f" + {teacher:.1f} teacher" if teacher else "")
-        rows.append([recipe, f"`{setting}`" if setting else "", *cells, cost])
-    header = ["recipe", "setting"]
+        rows.append([recipe, f"`{setting}`" if setting else "", str(seeds), *cells, cost])
+    header = ["recipe", "setting", "seeds"]
     for scale in scales:
         header += [f"×{scale} full width (vs plain)", f"×{scale} widths 32 / 64 / 128"]
-    return markdown([*header, "training (min)"], rows)
+    machines = sorted({hardware(run) for run in runs})
+    if len(machines) != 1:
+        raise ValueError(f"the recipe trials ran on {len(machines)} machines ({'; '.join(machines)})"
+                         ": their training times do not compare")  # fmt: skip
+    return f"On {machines[0]}:\n\n" + markdown([*header, "training (min)"], rows)
 
 
 def liif_runs(results: Path) -> str:
