@@ -4,8 +4,8 @@
     python scripts/recipes.py --keep-others multirun/liif_recipes results/liif/recipes.csv
 
 Writes the CSV (``recipe,setting,seed,scale,width,params,psnr,train_seconds,teacher_seconds``:
-the validation images' PSNR of every trial run at each scale and width; a teacher's own training time
-counted beside) and ``<name>_runs.json`` with every trial run's provenance. ``--keep-others``
+the validation images' PSNR of every trial run at each scale and width; a teacher's own training
+time counted beside) and ``<name>_runs.json`` with every trial run's provenance. ``--keep-others``
 keeps the rows (and provenance) of the recipes in the existing CSV that have no folder under
 the multirun: for trials run in several sessions, a recipe at a time.
 """

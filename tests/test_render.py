@@ -232,7 +232,9 @@ def test_liif_recipes_show_each_trials_gap_to_plain_and_its_whole_cost(tmp_path)
     assert liif_recipes(tmp_path).splitlines()[0] == "On Xeon, 2 cores, 2 threads:"
     table = liif_recipes(tmp_path).splitlines()[4:]
     # the plain trial's two seeds: their mean, the full width's spread, the mean training time
-    assert table[0].startswith("| reference | `experiment=liif_plain` | 2 | 28.10 ± 0.14 (+0.00) |")
+    assert table[0].startswith(
+        "| reference | `experiment=liif_plain` | 2 | 28.10 ± 0.14 (+0.00) |"
+    )
     assert table[0].endswith("| 2.5 |")  # no teacher, no teacher's cost
     assert table[1].startswith(  # against the plain trial's mean over seeds
         "| reference | `experiment=liif` | 1 | 27.50 (-0.60) | 25.26 / 25.58 / – |"

@@ -156,8 +156,9 @@ def liif_recipes(results: Path) -> str:
         for scale in scales:
             at = trial[trial["scale"] == scale].groupby("width")["psnr"]
             mean = at.mean()
-            full = f"{mean[full_width]:.2f}" + (f" ± {at.std()[full_width]:.2f}" if seeds > 1 else "")
-            narrow = " / ".join(f"{mean[w]:.2f}" if w in mean.index else "–" for w in (32, 64, 128))
+            spread = f" ± {at.std()[full_width]:.2f}" if seeds > 1 else ""
+            full = f"{mean[full_width]:.2f}{spread}"
+            narrow = " / ".join(f"{mean[w]:.2f}" if w in mean else "–" for w in (32, 64, 128))
             cells += [f"{full} ({mean[full_width] - plain_full[scale]:+.2f})", narrow]
         minutes = trial["train_seconds"].mean() / 60
         teacher = trial["teacher_seconds"].iloc[0] / 60
@@ -168,8 +169,9 @@ def liif_recipes(results: Path) -> str:
         header += [f"×{scale} full width (vs plain)", f"×{scale} widths 32 / 64 / 128"]
     machines = sorted({hardware(run) for run in runs})
     if len(machines) != 1:
-        raise ValueError(f"the recipe trials ran on {len(machines)} machines ({'; '.join(machines)})"
-                         ": their training times do not compare")  # fmt: skip
+        listed = "; ".join(machines)
+        raise ValueError(f"the recipe trials ran on {len(machines)} machines ({listed}): their "
+                         "training times do not compare")  # fmt: skip
     return f"On {machines[0]}:\n\n" + markdown([*header, "training (min)"], rows)
 
 
