@@ -70,10 +70,13 @@ def test_collect_runs_keeps_full_names_when_short_ones_clash(tmp_path):
     assert table["b.p"].tolist() == [2, 2, "[4, 5]", "[4, 5]"]  # a list: one cell a row
 
 
-def _trial(folder, overrides, psnr, seconds, teacher=None, seed=0):
-    """A finished LIIF trial job: its overrides, run.json and sweep.csv."""
+def _trial(folder, overrides, psnr, seconds, teacher=None, seed=0, swept=None):
+    """A finished LIIF trial job: its overrides, its grid's sweeper params (``swept``), run.json
+    and sweep.csv."""
     (folder / ".hydra").mkdir(parents=True)
     (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    hydra = {"hydra": {"sweeper": {"params": swept or {"experiment": "liif"}}}}
+    (folder / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump(hydra))
     trainer = {"teacher": {"checkpoint": str(teacher) if teacher else None}}
     run = {"seed": seed, "train_seconds": seconds, "config": {"trainer": trainer}}
     (folder / "run.json").write_text(json.dumps(run))
@@ -96,7 +99,14 @@ def test_recipe_trials_read_validation_and_count_the_teachers_training(tmp_path)
     for job, init in enumerate(("false", "true")):
         overrides = ["experiment=liif", "rule=sandwich", f"trainer.teacher.init={init}"]
         _trial(root / "teacher" / str(job), overrides, 31.0 + job, 60.0, teacher / "x.pt")
+    # a grid launched for one of its values: the swept key still names the trial
+    finetune = ["experiment=liif", "optimizer.lr=0.0001", "model.hidden=[8,8]"]
+    _trial(root / "finetune" / "0", finetune, 29.0, 60.0,
+           swept={"experiment": "liif", "optimizer.lr": "2.0e-4,1.0e-4",
+                  "model.hidden": "[8,8]"})  # fmt: skip
     table = collect_recipe_trials(root)
+    assert set(table.loc[table["recipe"] == "finetune", "setting"]) == {"lr=0.0001"}
+    table = table[table["recipe"] != "finetune"]
     assert len(table) == 4 * 4  # four runs x (2 scales x 2 widths) of the validation images
     reference = table[table["recipe"] == "reference"]
     assert set(reference["setting"]) == {""} and set(reference["seed"]) == {0, 1}  # seeds: a column

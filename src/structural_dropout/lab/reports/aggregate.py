@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -80,8 +81,9 @@ def collect_recipe_trials(root: str | Path, dataset: str = "val") -> pd.DataFram
     frames = []
     for folder in sorted(p for p in Path(root).iterdir() if p.is_dir()):
         table = collect_runs(folder)
+        swept = _swept_keys(folder)  # what the grid varies, though a launch ran one value
         varied = [c for c in table.columns[1 : table.columns.get_loc("width")] if c != "seed"]
-        varied = [c for c in varied if table[c].nunique() > 1]
+        varied = [c for c in varied if table[c].nunique() > 1 or c in swept]
         rows = table[table["dataset"] == dataset].copy()
         seconds, teachers = {}, {}
         for job in rows["run"].unique():
@@ -99,6 +101,18 @@ def collect_recipe_trials(root: str | Path, dataset: str = "val") -> pd.DataFram
     columns = ["recipe", "setting", "seed", "scale", "width", "params", "psnr", "train_seconds",
                "teacher_seconds"]  # fmt: skip
     return pd.concat(frames, ignore_index=True)[columns]
+
+
+def _swept_keys(folder: Path) -> set[str]:
+    """The keys (full and short names) with several values in a recipe's grid, from its jobs'
+    ``.hydra/hydra.yaml``: a job run alone (a command-line override) still names its value."""
+    keys = set()
+    for config in folder.glob("*/.hydra/hydra.yaml"):
+        params = yaml.safe_load(config.read_text())["hydra"]["sweeper"]["params"] or {}
+        for key, value in params.items():
+            if "," in re.sub(r"\[[^\]]*\]", "", str(value)):  # a list value is one value
+                keys |= {key, key.rsplit(".", 1)[-1]}
+    return keys
 
 
 def _teacher_seconds(checkpoint: str) -> float:
