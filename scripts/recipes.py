@@ -3,11 +3,12 @@
     python scripts/recipes.py multirun/liif_recipes results/liif/recipes.csv
     python scripts/recipes.py --keep-others multirun/liif_recipes results/liif/recipes.csv
 
-Writes the CSV (``recipe,setting,seed,scale,width,params,psnr,train_seconds,teacher_seconds``:
+Writes the CSV (``recipe,setting,seed,scale,width,params,psnr,train_seconds,teacher_seconds,run``:
 the validation images' PSNR of every trial run at each scale and width; a teacher's own training
-time counted beside) and ``<name>_runs.json`` with every trial run's provenance. ``--keep-others``
-keeps the rows (and provenance) of the recipes in the existing CSV that have no folder under
-the multirun: for trials run in several sessions, a recipe at a time.
+time counted beside; ``run`` names the trial's entry in) ``<name>_runs.json``, every trial run's
+provenance. ``--keep-others`` keeps the existing CSV's trials (recipe, setting and seed) that the
+multirun does not hold, with their provenance: for trials run in several sessions. A later
+session's launch needs its own job folders (``hydra.sweep.subdir=c${hydra.job.num}``).
 """
 
 import argparse
@@ -33,13 +34,20 @@ def main(root: Path, out_csv: Path, keep_others: bool = False) -> None:
     runs_json = out_csv.with_name(f"{out_csv.stem}_runs.json")
     if keep_others and out_csv.is_file():
         old = pd.read_csv(out_csv, dtype={"setting": str}).fillna({"setting": ""})
-        if "seed" not in old:  # a table from before the seed column: every trial was seed 0
-            old.insert(2, "seed", 0)
-        kept = old[~old["recipe"].isin(set(table["recipe"]))]
-        names = set(kept["recipe"])
+        if "run" not in old:
+            raise ValueError(f"{out_csv} has no run column: its trials cannot be told apart")
+        trial = ["recipe", "setting", "seed"]
+        new_trials = set(table[trial].itertuples(index=False))
+        kept = old[[t not in new_trials for t in old[trial].itertuples(index=False)]]
         old_runs = json.loads(runs_json.read_text()) if runs_json.is_file() else []
-        provenance += [r for r in old_runs if r["run"].split("/", 1)[0] in names]
-        print(f"kept from {out_csv}: {', '.join(sorted(names)) or 'nothing'}")
+        if clash := set(kept["run"]) & {r["run"] for r in provenance}:
+            raise ValueError(
+                f"job folders {sorted(clash)} hold other trials than {out_csv} says: "
+                "give a later launch its own (hydra.sweep.subdir=c${hydra.job.num})"
+            )
+        provenance += [r for r in old_runs if r["run"] in set(kept["run"])]
+        names = sorted(set(kept["recipe"] + " " + kept["setting"]))
+        print(f"kept from {out_csv}: {', '.join(n.strip() for n in names) or 'nothing'}")
         table = pd.concat([kept, table], ignore_index=True)
     atomic_write(out_csv, lambda tmp: table.to_csv(tmp, index=False))
     print(f"{out_csv}: {table.groupby(['recipe', 'setting'], dropna=False).ngroups} trials, "

@@ -124,25 +124,41 @@ def test_recipe_trials_read_validation_and_count_the_teachers_training(tmp_path)
         collect_recipe_trials(root)
 
 
-def test_recipe_table_of_several_sessions_keeps_the_recipes_run_before(tmp_path):
+def test_recipe_table_of_several_sessions_keeps_the_trials_run_before(tmp_path, capsys):
     recipes = runpy.run_path(str(REPO / "scripts" / "recipes.py"))["main"]
     out = tmp_path / "results" / "recipes.csv"
     out.parent.mkdir()
     first, second = tmp_path / "first", tmp_path / "second"
+    lrs = {"experiment": "liif", "optimizer.lr": "1.0e-4,5.0e-5"}
     _trial(first / "reference" / "0", ["experiment=liif"], 30.0, 50.0)
     _trial(first / "author" / "0", ["experiment=liif"], 29.0, 40.0)
+    _trial(first / "finetune" / "a0", ["experiment=liif", "optimizer.lr=0.0001"], 27.0, 30.0,
+           swept=lrs)  # fmt: skip
     recipes(first, out)
     _trial(second / "author" / "0", ["experiment=liif"], 28.0, 45.0)  # author rerun, later
     _trial(second / "matformer" / "0", ["experiment=liif"], 31.0, 70.0)
+    # the recipe's other setting, launched later into its own job folder
+    _trial(second / "finetune" / "c0", ["experiment=liif", "optimizer.lr=5e-05"], 26.0, 31.0,
+           swept=lrs)  # fmt: skip
     recipes(second, out, keep_others=True)
-    table = pd.read_csv(out)
-    assert table.groupby("recipe")["psnr"].first().to_dict() == {
-        "author": 28.0,  # the newer trial replaces the older one
-        "matformer": 31.0,
-        "reference": 30.0,  # kept from the first session
+    table = pd.read_csv(out).fillna({"setting": ""})
+    assert table.groupby(["recipe", "setting"])["psnr"].first().to_dict() == {
+        ("author", ""): 28.0,  # the newer trial replaces the older one
+        ("finetune", "lr=0.0001"): 27.0,  # kept: the later session ran the other setting
+        ("finetune", "lr=5e-05"): 26.0,
+        ("matformer", ""): 31.0,
+        ("reference", ""): 30.0,  # kept from the first session
     }
     runs = json.loads(out.with_name("recipes_runs.json").read_text())
-    assert [r["run"] for r in runs] == ["author/0", "matformer/0", "reference/0"]
-    assert {r["train_seconds"] for r in runs} == {45.0, 70.0, 50.0}
+    assert [r["run"] for r in runs] == ["author/0", "finetune/a0", "finetune/c0", "matformer/0",
+                                        "reference/0"]  # fmt: skip
+    assert {r["train_seconds"] for r in runs} == {45.0, 30.0, 31.0, 70.0, 50.0}
+    assert set(table["run"]) == {r["run"] for r in runs}  # each row names its provenance
+    clash = tmp_path / "clash"  # a later launch that reused a kept trial's job folder
+    _trial(clash / "finetune" / "a0", ["experiment=liif", "optimizer.lr=5e-05"], 26.0, 31.0,
+           swept=lrs)  # fmt: skip
+    with pytest.raises(SystemExit):
+        recipes(clash, out, keep_others=True)
+    assert "job folders ['finetune/a0'] hold other trials" in capsys.readouterr().err
     recipes(second, out)  # without the flag: what the multirun holds, nothing else
-    assert set(pd.read_csv(out)["recipe"]) == {"author", "matformer"}
+    assert set(pd.read_csv(out)["recipe"]) == {"author", "finetune", "matformer"}

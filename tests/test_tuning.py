@@ -11,13 +11,14 @@ from conftest import REPO
 from structural_dropout.lab.reports.tuning import final_grids, tuning_table
 
 
-def fake_job(folder, overrides: dict, widths, val, test, seconds=10.0, experiment="mnist"):
+def fake_job(folder, overrides: dict, widths, val, test, seconds=10.0, experiment="mnist",
+             metric="accuracy"):  # fmt: skip
     (folder / ".hydra").mkdir(parents=True)
     overrides = {"experiment": experiment} | overrides if experiment else overrides
     lines = "".join(f"- {k}={v}\n" for k, v in overrides.items())
     (folder / ".hydra" / "overrides.yaml").write_text(lines)
     (folder / "run.json").write_text(json.dumps({"seed": 0, "train_seconds": seconds}))
-    pd.DataFrame({"width": widths, "params": widths, "val_accuracy": val, "accuracy": test}).to_csv(
+    pd.DataFrame({"width": widths, "params": widths, f"val_{metric}": val, metric: test}).to_csv(
         folder / "sweep.csv", index=False
     )
 
@@ -49,6 +50,19 @@ def test_trials_are_scored_on_validation_from_width_16(tmp_path):
     assert chosen == [("drop_pruning", "drop_back=0.3"), ("nested", "lower_bound=1")]
     assert table.loc[("drop_pruning", "drop_back=0.3"), "runs"] == 2
     assert table.loc[("drop_pruning", "drop_back=0.3"), "train_seconds"] == 10.0
+
+
+def test_a_loss_is_chosen_lowest(tmp_path):
+    for job, (bound, val) in enumerate([(1, 1.6), (8, 1.5), (16, 1.7)]):
+        knobs = {"method": "nested", "dropout.lower_bound": bound}
+        fake_job(tmp_path / "nested" / str(job), knobs, [16, 64], [val, val], [0.0, 0.0],
+                 experiment="shakespeare", metric="loss")  # fmt: skip
+    table = tuning_table(tmp_path)
+    assert table.loc[table["chosen"], "setting"].tolist() == ["lower_bound=8"]
+    fake_job(tmp_path / "structural" / "0", {"method": "structural"}, [16], [0.5], [0.5],
+             experiment="shakespeare")  # fmt: skip
+    with pytest.raises(ValueError, match="mixes metrics"):
+        tuning_table(tmp_path)
 
 
 def test_a_folder_of_mixed_methods_is_refused(tmp_path):

@@ -74,10 +74,11 @@ def runs_provenance(multirun_dir: str | Path) -> list[dict]:
 def collect_recipe_trials(root: str | Path, dataset: str = "val") -> pd.DataFrame:
     """LIIF's recipe trials (``make trials-liif-recipes``): one row per trial, scale and width of
     ``dataset`` (the validation images), from ``<root>/<recipe>/<job>/``: ``recipe, setting,
-    seed, scale, width, params, psnr, train_seconds, teacher_seconds`` (the frozen teacher's own
-    training, from the ``run.json`` beside its checkpoint: a recipe's cost includes it; 0 when
-    the trial has no teacher). ``setting``: the job's overrides beyond the recipe's shared ones
-    and the seed (a trial's seeds share a setting)."""
+    seed, scale, width, params, psnr, train_seconds, teacher_seconds, run``. ``teacher_seconds``:
+    the frozen teacher's own training, from the ``run.json`` beside its checkpoint (a recipe's
+    cost includes it; 0 when the trial has no teacher); ``run``: ``<recipe>/<job>``, the name of
+    its provenance. ``setting``: the job's overrides beyond the recipe's shared ones and the seed
+    (a trial's seeds share a setting)."""
     frames = []
     for folder in sorted(p for p in Path(root).iterdir() if p.is_dir()):
         table = collect_runs(folder)
@@ -95,11 +96,12 @@ def collect_recipe_trials(root: str | Path, dataset: str = "val") -> pd.DataFram
         rows["train_seconds"] = rows["run"].map(seconds)
         rows["teacher_seconds"] = rows["run"].map(teachers)
         rows["recipe"] = folder.name
+        rows["run"] = folder.name + "/" + rows["run"]
         frames.append(rows)
     if not frames:
         raise FileNotFoundError(f"no recipe folders under {root}")
     columns = ["recipe", "setting", "seed", "scale", "width", "params", "psnr", "train_seconds",
-               "teacher_seconds"]  # fmt: skip
+               "teacher_seconds", "run"]  # fmt: skip
     return pd.concat(frames, ignore_index=True)[columns]
 
 

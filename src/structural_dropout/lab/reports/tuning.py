@@ -3,9 +3,9 @@
 A tuning root holds one Hydra multirun folder per method, all of one experiment (``make
 tune-mnist``: ``multirun/tune_mnist/<method>/<job>``). A trial is one setting of the knobs its
 grid varies; for a baseline whose grid also varies the model size (``SIZE_KNOBS``), a trial
-spans every size. Trials are scored on validation only: the mean validation accuracy over its
-rows of width ``min_width`` and up (the widths the comparison's claims are about) and over all
-sizes.
+spans every size. Trials are scored on validation only: the mean validation score (the sweeps'
+metric: accuracy, or loss, where lower is better) over its rows of width ``min_width`` and up
+(the widths the comparison's claims are about) and over all sizes.
 """
 
 from __future__ import annotations
@@ -16,24 +16,28 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from ..sweep import higher_is_better, metric_columns
 from .aggregate import _column_names, collect_runs
 
 SIZE_KNOBS = {"compaction": "strength", "drop_pruning": "sparsity"}  # a size, not a tuned knob
-MEASURED = ("run", "seed", "width", "params", "val_accuracy", "accuracy")
+MEASURED = ("run", "seed", "width", "params")
 
 
 def tuning_table(root: str | Path, min_width: int = 16) -> pd.DataFrame:
     """One row per method and trial: ``experiment, method, setting, overrides, sizes, runs,
     val_score, val_full, train_seconds, chosen`` (``overrides``: the setting as command-line
     overrides; ``sizes``: a baseline's model sizes; ``chosen``: the best ``val_score`` of its
-    method).
-    The test accuracy is not read."""
+    method: the highest, or for a loss the lowest). The test score is not read."""
     folders = sorted(p for p in Path(root).iterdir() if p.is_dir())
     if not folders:
         raise FileNotFoundError(f"no method folders under {root}")
-    rows = []
+    rows, metrics = [], set()
     for folder in folders:
         table = collect_runs(folder)
+        val, test = metric_columns(table)
+        if val is None:
+            raise ValueError(f"{folder}'s sweeps have no val_{test} column: nothing to choose on")
+        metrics.add(test)
         methods = table["method"].unique() if "method" in table else []
         if len(methods) != 1:
             raise ValueError(f"{folder} must hold the runs of one method=..., got {list(methods)}")
@@ -55,7 +59,8 @@ def tuning_table(root: str | Path, min_width: int = 16) -> pd.DataFrame:
         }
         full_name = {short: key for key, short in _column_names(sorted(keys)).items()}
         size = SIZE_KNOBS.get(method)
-        knobs = [c for c in table.columns if c not in (*MEASURED, size) and table[c].nunique() > 1]
+        measured = (*MEASURED, val, test, size)
+        knobs = [c for c in table.columns if c not in measured and table[c].nunique() > 1]
         experiment = experiments[0]
         one_run = size is None
         for values, trial in table.groupby(knobs, sort=True) if knobs else [((), table)]:
@@ -72,16 +77,19 @@ def tuning_table(root: str | Path, min_width: int = 16) -> pd.DataFrame:
                     ),
                     "sizes": "" if one_run else ",".join(map(str, sorted(trial[size].unique()))),
                     "runs": trial["run"].nunique(),
-                    "val_score": scored["val_accuracy"].mean(),
-                    "val_full": widest["val_accuracy"].mean(),
+                    "val_score": scored[val].mean(),
+                    "val_full": widest[val].mean(),
                     "train_seconds": round(sum(seconds[r] for r in trial["run"].unique()), 1),
                 }
             )
     result = pd.DataFrame(rows)
     if result["experiment"].nunique() != 1:
         raise ValueError(f"{root} mixes experiments: {sorted(result['experiment'].unique())}")
+    if len(metrics) != 1:
+        raise ValueError(f"{root} mixes metrics: {sorted(metrics)}")
     # The best score of each method; on a tie, the first trial in the table's order.
-    result["chosen"] = result.index.isin(result.groupby("method")["val_score"].idxmax())
+    best = "idxmax" if higher_is_better(metrics.pop()) else "idxmin"
+    result["chosen"] = result.index.isin(result.groupby("method")["val_score"].agg(best))
     return result
 
 
