@@ -63,9 +63,9 @@ trials-liif: ## LIIF: rescaling on or off, 500 steps each, judged on the validat
 	$(PY) scripts/train.py grid=liif_trials hydra.sweep.dir=multirun/trials_liif
 	$(PY) scripts/aggregate.py multirun/trials_liif results/liif/trials.csv
 
-LIIF_RECIPES := reference paper_rule teacher finetune lower_bound matformer later_layers author equal_compute_plain equal_compute_nested
+LIIF_RECIPES := reference paper_rule teacher finetune lower_bound smallest matformer later_layers author equal_compute_plain equal_compute_nested
 
-trials-liif-recipes: ## LIIF (#17): each recipe's 1,000-step trial on validation (configs/grid/liif_recipe_*.yaml; 23 runs, ~2 h on 2 AVX-512 cores; teacher, finetune, lower_bound: make reproduce-liif-plain first; resumable) -> results/liif/recipes.csv
+trials-liif-recipes: ## LIIF (#17): each recipe's 1,000-step trial on validation (configs/grid/liif_recipe_*.yaml; 25 runs, ~2 h 15 min on 2 AVX-512 cores; teacher, finetune, lower_bound, smallest: make reproduce-liif-plain first; resumable) -> results/liif/recipes.csv
 	for recipe in $(LIIF_RECIPES); do \
 		$(PY) scripts/train.py grid=liif_recipe_$$recipe hydra.sweep.dir=multirun/liif_recipes/$$recipe || exit 1; \
 	done
