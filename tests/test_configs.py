@@ -28,7 +28,7 @@ from structural_dropout.lab.run import export_checkpoint, sweep_checkpoint, trai
 
 EXPERIMENTS = experiments_in(CONFIGS)
 DROPOUTS = ["structural", "log_uniform", "none", "standard"]
-RULES = ["one_cut", "sandwich", "sandwich_distill"]
+RULES = sorted(p.stem for p in (CONFIGS / "rule").glob("*.yaml"))
 PROFILES = ["smoke", "cpu", "paper"]
 
 
@@ -85,6 +85,7 @@ def test_each_rule_is_the_trainers_setting(rule):
     assert (built is None) == (rule == "one_cut")
     if built is not None:
         assert isinstance(built, Sandwich) and built.distill == (rule == "sandwich_distill")
+        assert (built.teacher > 0) == built.teach_full == (rule == "sandwich_teacher")
     assert "sandwich" not in config.dropout  # the layers' knobs hold no rule
 
 
