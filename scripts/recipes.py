@@ -49,6 +49,8 @@ def main(root: Path, out_csv: Path, keep_others: bool = False) -> None:
         names = sorted(set(kept["recipe"] + " " + kept["setting"]))
         print(f"kept from {out_csv}: {', '.join(n.strip() for n in names) or 'nothing'}")
         table = pd.concat([kept, table], ignore_index=True)
+    order = ["recipe", "setting", "seed", "scale", "width"]  # a table in one order, however made
+    table = table.sort_values(order, kind="stable", ignore_index=True)
     atomic_write(out_csv, lambda tmp: table.to_csv(tmp, index=False))
     print(f"{out_csv}: {table.groupby(['recipe', 'setting'], dropna=False).ngroups} trials, "
           f"{len(table)} rows")  # fmt: skip
