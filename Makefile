@@ -4,7 +4,7 @@ RUN := $(UV) run --frozen
 PY := $(RUN) python
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint reproduce-mnist reproduce-lenet5 reproduce-shakespeare reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn reproduce-liif reproduce-liif-paper-rule reproduce-liif-plain reproduce-liif-from-plain trials-pointnet trials-liif trials-liif-recipes tune-mnist tune-lenet5-cuts tune-lenet5-baselines tune-lenet5 compare-mnist-one-run compare-mnist-baselines compare-mnist compare-lenet5-one-run compare-lenet5-baselines compare-lenet5 bench sweep-mnist render figures clean
+.PHONY: help setup test lint reproduce-mnist reproduce-lenet5 reproduce-shakespeare reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn reproduce-liif reproduce-liif-paper-rule reproduce-liif-plain reproduce-liif-from-plain reproduce-liif-from-plain-smallest trials-pointnet trials-liif trials-liif-recipes tune-mnist tune-lenet5-cuts tune-lenet5-baselines tune-lenet5 compare-mnist-one-run compare-mnist-baselines compare-mnist compare-lenet5-one-run compare-lenet5-baselines compare-lenet5 bench sweep-mnist render figures clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -55,9 +55,15 @@ reproduce-liif-plain: ## LIIF baseline: the same training without dropout, swept
 	$(PY) scripts/train.py experiment=liif_plain profile=cpu results_dir=results/liif/none \
 		hydra.run.dir=outputs/reproduce/liif_none
 
-reproduce-liif-from-plain: ## LIIF (#17): the plain model (make reproduce-liif-plain first) trained on into a nested decoder, 1,500 steps taught by it (~10 min here, sweep ~5) -> results/liif/from_plain/
+reproduce-liif-from-plain: ## LIIF (#17): the plain model (make reproduce-liif-plain first) trained on into a nested decoder, 1,500 steps taught by it (~9 min here, sweep ~7) -> results/liif/from_plain/
 	$(PY) scripts/train.py experiment=liif_from_plain profile=cpu results_dir=results/liif/from_plain \
 		hydra.run.dir=outputs/reproduce/liif_from_plain
+	cp outputs/reproduce/liif_none/run.json results/liif/from_plain/teacher_run.json  # its cost counts
+
+reproduce-liif-from-plain-smallest: ## LIIF (#17): the same with width 32 trained every step (cuts from 32; 1,320 steps) -> results/liif/from_plain_smallest/
+	$(PY) scripts/train.py experiment=liif_from_plain profile=cpu trainer.rule.smallest=true dropout.lower_bound=32 \
+		task.steps_per_epoch=330 results_dir=results/liif/from_plain_smallest hydra.run.dir=outputs/reproduce/liif_from_plain_smallest
+	cp outputs/reproduce/liif_none/run.json results/liif/from_plain_smallest/teacher_run.json
 
 trials-pointnet: ## PointNet: rescaling x gradient clipping, 5 epochs each, two side by side, judged on validation (~31 min here; resumable) -> results/pointnet/trials.csv
 	$(PY) scripts/train.py grid=pointnet_trials hydra.sweep.dir=multirun/trials_pointnet

@@ -11,7 +11,7 @@ from conftest import REPO
 from structural_dropout.lab.reports.render import TABLES, render_text
 from structural_dropout.lab.reports.render.bench import BENCH_TARGETS
 from structural_dropout.lab.reports.render.format import best_on_validation
-from structural_dropout.lab.reports.render.liif import liif_recipes
+from structural_dropout.lab.reports.render.liif import liif_recipes, liif_target
 
 SCRIPT = runpy.run_path(str(REPO / "scripts" / "render.py"))
 
@@ -264,3 +264,47 @@ def test_liif_recipes_show_each_trials_gap_to_plain_and_its_whole_cost(tmp_path)
     pd.DataFrame(rows[12:]).to_csv(tmp_path / "liif" / "recipes.csv", index=False)
     with pytest.raises(ValueError, match="no plain trial"):
         liif_recipes(tmp_path)
+
+
+def _liif_sweep(folder, psnr, datasets=("val", "Set5", "Set14"), widths=(16, 32, 256)):
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [{"width": w, "params": w, "params_total": w, "scale": s, "dataset": d,
+             "psnr": psnr(d, s, w)}
+            for d in datasets for s in (2, 3, 4) for w in widths]  # fmt: skip
+    pd.DataFrame(rows).to_csv(folder / "sweep.csv", index=False)
+
+
+def test_liif_target_is_judged_on_validation_with_the_teachers_cost(tmp_path):
+    liif = tmp_path / "liif"
+    machine = {"processor": "Xeon", "cpu_count": 2, "torch_threads": 2}
+    _liif_sweep(liif / "none", lambda d, s, w: 30.0 - s, datasets=("val", "Set5"))
+    plain = {"train_seconds": 600.0, "hardware": machine}
+    (liif / "none" / "run.json").write_text(json.dumps(plain))
+    bicubic = [{"scale": s, "dataset": d, "psnr": 29.0 - s} for d in ("val", "Set5", "Set14")
+               for s in (2, 3, 4)]  # fmt: skip
+    pd.DataFrame(bicubic).to_csv(liif / "bicubic.csv", index=False)
+
+    def run(folder, seconds, teacher):
+        config = {"trainer": {"teacher": {"checkpoint": "t.pt" if teacher else None}}}
+        run = {"train_seconds": seconds, "hardware": machine, "config": config}
+        (folder / "run.json").write_text(json.dumps(run))
+        if teacher:
+            (folder / "teacher_run.json").write_text(json.dumps({"train_seconds": teacher}))
+
+    # from plain: full width 0.1 under plain at x4; width 32 above bicubic on validation, width 16
+    # (below 32: not judged) under it; on Set14 x3 width 32 under bicubic (reported, not judged)
+    _liif_sweep(liif / "from_plain", lambda d, s, w: 29.9 - s - (w == 16) * 2
+                - ((d, s, w) == ("Set14", 3, 32)))  # fmt: skip
+    run(liif / "from_plain", 500.0, teacher=550.0)
+    table = liif_target(tmp_path).splitlines()[2:]
+    assert table == [
+        "| from plain (`from_plain/`) | -0.10 | +0.90 (validation ×2, width 32) | -0.10 | "
+        "-0.10 (Set14 ×3, width 32) | 17.5 min (1.9×) | yes |"
+    ]  # against its teacher's time, the plain run of its session, not none/'s 600 s
+    run(liif / "from_plain", 700.0, teacher=550.0)  # over twice the plain run's time
+    assert liif_target(tmp_path).splitlines()[2].endswith("| 20.8 min (2.3×) | no: cost |")
+    _liif_sweep(liif / "from_plain", lambda d, s, w: 29.5 - s - (w == 32) * 1)  # two parts missed
+    assert liif_target(tmp_path).splitlines()[2].endswith("| no: full width, width ≥ 32, cost |")
+    (liif / "from_plain" / "teacher_run.json").unlink()
+    with pytest.raises(FileNotFoundError, match="teacher's cost cannot be counted"):
+        liif_target(tmp_path)

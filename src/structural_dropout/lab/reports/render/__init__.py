@@ -34,12 +34,14 @@ from .comparison import (
 from .lenet5 import lenet5_facts, lenet5_widths
 from .liif import (
     liif_facts,
+    liif_from_plain_psnr,
     liif_paper_rule,
     liif_plain,
     liif_psnr,
     liif_psnr_all,
     liif_recipes,
     liif_runs,
+    liif_target,
     liif_trials,
 )
 from .mnist import mnist_facts, mnist_seeds, mnist_seeds_cost, mnist_widths
@@ -69,6 +71,8 @@ TABLES: dict[str, Callable[[Path], str]] = {
         liif_runs,
         liif_paper_rule,
         liif_plain,
+        liif_target,
+        liif_from_plain_psnr,
         compare_methods,
         compare_sized,
         compare_tuning,

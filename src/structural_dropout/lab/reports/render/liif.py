@@ -28,15 +28,19 @@ def _case(dataset: str, scale: int) -> str:
 
 def _liif(results: Path) -> tuple[pd.DataFrame, pd.Series]:
     """LIIF's committed sweep and its bicubic PSNR by (dataset, scale)."""
-    bicubic = pd.read_csv(results / "liif" / "bicubic.csv").set_index(["dataset", "scale"])["psnr"]
-    return read_table(results / "liif" / "sweep.csv"), bicubic
+    return read_table(results / "liif" / "sweep.csv"), _bicubic(results)
 
 
-def _liif_table(results: Path, cases: Sequence[tuple[str, int]] | None) -> str:
+def _bicubic(results: Path) -> pd.Series:
+    """LIIF's bicubic PSNR by (dataset, scale)."""
+    return pd.read_csv(results / "liif" / "bicubic.csv").set_index(["dataset", "scale"])["psnr"]
+
+
+def _liif_table(results: Path, cases: Sequence[tuple[str, int]] | None, run: str = "liif") -> str:
     """Y-PSNR of bicubic and a few decoder widths per dataset and scale (``cases``; None: every
-    one bicubic.csv holds), then the decoder's parameters."""
+    one bicubic.csv holds), then the decoder's parameters; of the run in ``results/<run>``."""
     widths = [16, 32, 48, 64, 128, 256]
-    sweep, bicubic = _liif(results)
+    sweep, bicubic = read_table(results / run / "sweep.csv"), _bicubic(results)
     cases = list(bicubic.index) if cases is None else cases
     rows = []
     for dataset, scale in cases:
@@ -56,6 +60,12 @@ def liif_psnr(results: Path) -> str:
 
 def liif_psnr_all(results: Path) -> str:
     return _liif_table(results, None)
+
+
+def liif_from_plain_psnr(results: Path) -> str:
+    """``make reproduce-liif-from-plain``'s Y-PSNR on validation and the test sets at x2, x4."""
+    cases = [(d, s) for d in ("val", "Set5", "Set14") for s in (2, 4)]
+    return _liif_table(results, cases, "liif/from_plain")
 
 
 def _margins(sweep: pd.DataFrame, bicubic: pd.Series) -> pd.DataFrame:
@@ -233,5 +243,64 @@ def liif_plain(results: Path) -> str:
     header = [
         "Y-PSNR (dB)", "plain, full width", "plain, widths ≤ 128", "nested, full width",
         "difference",
+    ]  # fmt: skip
+    return markdown(header, rows)
+
+
+FROM_PLAIN = {
+    "sandwich rule (`make reproduce-liif`)": "liif",
+    "from plain (`from_plain/`)": "liif/from_plain",
+    "from plain, smallest cut 32 every step (`from_plain_smallest/`)": "liif/from_plain_smallest",
+}
+
+
+def liif_target(results: Path, min_width: int = 32, full_db: float = 0.2) -> str:
+    """Issue #17's target for each full ``cpu`` run (those of ``FROM_PLAIN`` in ``results``),
+    on validation, where it is judged, and on the test sets, reported: the full width against
+    plain training (``none/``) at x4, the worst margin over bicubic of the widths from
+    ``min_width`` at x2-x4, and the training time with a teacher's counted (from the
+    ``teacher_run.json`` committed beside a run taught by one) as a multiple of the plain run's
+    of the same session (the teacher's, else ``none/``'s where it ran on the same machine).
+    """
+    bicubic = _bicubic(results)
+    plain_run = json.loads((results / "liif" / "none" / "run.json").read_text())
+    plain = read_table(results / "liif" / "none" / "sweep.csv")
+    plain_full = plain[plain["width"] == plain["width"].max()].set_index(["dataset", "scale"])
+    rows = []
+    for name, folder in FROM_PLAIN.items():
+        if not (results / folder / "sweep.csv").is_file():
+            continue
+        sweep = _margins(read_table(results / folder / "sweep.csv"), bicubic)
+        run = json.loads((results / folder / "run.json").read_text())
+        teacher = results / folder / "teacher_run.json"
+        taught = json.loads(teacher.read_text()) if teacher.is_file() else None
+        if run["config"]["trainer"]["teacher"]["checkpoint"] and taught is None:
+            raise FileNotFoundError(f"{teacher} is missing: the teacher's cost cannot be counted")
+        seconds = run["train_seconds"] + (taught["train_seconds"] if taught else 0.0)
+        full = sweep[sweep["width"] == sweep["width"].max()].set_index(["dataset", "scale"])
+        narrow = sweep[(sweep["width"] >= min_width) & sweep["scale"].isin([2, 3, 4])]
+        cells, met = [], []
+        for datasets, full_case in ((["val"], ("val", 4)), (["Set5", "Set14"], ("Set5", 4))):
+            gap = full.loc[full_case, "psnr"] - plain_full.loc[full_case, "psnr"]
+            part = narrow[narrow["dataset"].isin(datasets)]
+            worst = part.loc[part["margin"].idxmin()]
+            case = f"{_case(worst['dataset'], worst['scale'])}, width {worst['width']}"
+            cells += [f"{gap:+.2f}", f"{worst['margin']:+.2f} ({case})"]
+            met.append((gap >= -full_db, worst["margin"] > 0))
+        # the plain run of the same session: the teacher itself, or none/ on the same machine
+        reference = taught or (plain_run if hardware(run) == hardware(plain_run) else None)
+        ratio = seconds / reference["train_seconds"] if reference else None
+        times = f"{ratio:.1f}×" if ratio else hardware(run)
+        missed = [part for part, ok in zip(("full width", f"width ≥ {min_width}"), met[0],
+                                            strict=True) if not ok]  # fmt: skip
+        if ratio is None or ratio > 2:
+            missed.append("cost" if ratio else "cost unknown (plain ran on another machine)")
+        rows.append([name, *cells, f"{seconds / 60:.1f} min ({times})",
+                     f"no: {', '.join(missed)}" if missed else "yes"])  # fmt: skip
+    header = [
+        "full run (seed 0)", "validation ×4: full width vs plain",
+        f"validation ×2–×4: worst width ≥ {min_width} over bicubic", "Set5 ×4: full width vs plain",
+        f"Set5, Set14 ×2–×4: worst width ≥ {min_width} over bicubic",
+        "training, a teacher's included (× plain's)", "target met on validation",
     ]  # fmt: skip
     return markdown(header, rows)
