@@ -11,7 +11,7 @@ from conftest import REPO
 from structural_dropout.lab.reports.render import TABLES, render_text
 from structural_dropout.lab.reports.render.bench import BENCH_TARGETS
 from structural_dropout.lab.reports.render.format import best_on_validation
-from structural_dropout.lab.reports.render.liif import liif_recipes, liif_target
+from structural_dropout.lab.reports.render.liif import liif_recipes, liif_target, liif_target_seeds
 
 SCRIPT = runpy.run_path(str(REPO / "scripts" / "render.py"))
 
@@ -308,3 +308,25 @@ def test_liif_target_is_judged_on_validation_with_the_teachers_cost(tmp_path):
     (liif / "from_plain" / "teacher_run.json").unlink()
     with pytest.raises(FileNotFoundError, match="teacher's cost cannot be counted"):
         liif_target(tmp_path)
+
+
+def test_liif_target_seeds_read_validation_of_every_seed(tmp_path):
+    liif = tmp_path / "liif"
+    _liif_sweep(liif / "none", lambda d, s, w: 30.0 - s, datasets=("val", "Set5"))
+    bicubic = [{"scale": s, "dataset": d, "psnr": 29.0 - s} for d in ("val", "Set5")
+               for s in (2, 3, 4)]  # fmt: skip
+    pd.DataFrame(bicubic).to_csv(liif / "bicubic.csv", index=False)
+    run = liif / "from_plain_smallest"
+    # seed 0: full width 0.1 under plain, width 32 at +0.5 (Set5 far under: not read); seed 1,
+    # swept on validation only: full width 0.3 under, width 32 under bicubic at x4
+    _liif_sweep(run, lambda d, s, w: 29.9 - s - (w < 256) * 0.4 - (d == "Set5") * 5)
+    _liif_sweep(run / "seed1", lambda d, s, w: 29.7 - s - (w < 256) * (0.6 + 0.2 * (s == 4)),
+                datasets=("val",))  # fmt: skip
+    for seed, folder in enumerate([run, run / "seed1"]):
+        (folder / "run.json").write_text(json.dumps({"seed": seed}))
+    table = liif_target_seeds(tmp_path).splitlines()[2:]
+    assert table == [
+        "| 0 | -0.10 | -0.10 | -0.10 | +0.50 (×2, width 32) |",
+        "| 1 | -0.30 | -0.30 | -0.30 | -0.10 (×4, width 32) |",
+        "| mean ± std | -0.20 ± 0.14 | -0.20 ± 0.14 | -0.20 ± 0.14 | +0.20 ± 0.42 |",
+    ]

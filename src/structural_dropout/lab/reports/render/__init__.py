@@ -42,6 +42,7 @@ from .liif import (
     liif_recipes,
     liif_runs,
     liif_target,
+    liif_target_seeds,
     liif_trials,
 )
 from .mnist import mnist_facts, mnist_seeds, mnist_seeds_cost, mnist_widths
@@ -72,6 +73,7 @@ TABLES: dict[str, Callable[[Path], str]] = {
         liif_paper_rule,
         liif_plain,
         liif_target,
+        liif_target_seeds,
         liif_from_plain_psnr,
         compare_methods,
         compare_sized,

@@ -304,3 +304,34 @@ def liif_target(results: Path, min_width: int = 32, full_db: float = 0.2) -> str
         "training, a teacher's included (× plain's)", "target met on validation",
     ]  # fmt: skip
     return markdown(header, rows)
+
+
+def liif_target_seeds(results: Path, min_width: int = 32) -> str:
+    """``from_plain_smallest/`` and its further seeds (``from_plain_smallest/seed<N>/``, swept
+    on validation only): per seed, the full width against plain training at x2-x4 and the worst
+    margin over bicubic of the widths from ``min_width``, on validation; then their mean."""
+    run = results / "liif" / "from_plain_smallest"
+    folders = [run, *sorted(run.glob("seed*"))]
+    plain = read_table(results / "liif" / "none" / "sweep.csv")
+    plain = plain[(plain["width"] == plain["width"].max()) & (plain["dataset"] == "val")]
+    plain = plain.set_index("scale")["psnr"]
+    bicubic = _bicubic(results)
+    rows, values = [], []
+    for folder in folders:
+        sweep = read_table(folder / "sweep.csv")
+        sweep = _margins(sweep[sweep["dataset"] == "val"], bicubic)
+        seed = json.loads((folder / "run.json").read_text())["seed"]
+        full = sweep[sweep["width"] == sweep["width"].max()].set_index("scale")["psnr"]
+        gaps = [full[s] - plain[s] for s in (2, 3, 4)]
+        narrow = sweep[sweep["width"] >= min_width]
+        worst = narrow.loc[narrow["margin"].idxmin()]
+        values.append([*gaps, worst["margin"]])
+        where = f"×{worst['scale']}, width {worst['width']}"
+        rows.append([str(seed), *(f"{g:+.2f}" for g in gaps), f"{worst['margin']:+.2f} ({where})"])
+    if len(rows) > 1:
+        frame = pd.DataFrame(values)
+        rows.append(["mean ± std", *(f"{m:+.2f} ± {d:.2f}" for m, d in
+                                     zip(frame.mean(), frame.std(), strict=True))])  # fmt: skip
+    header = ["seed", "×2: full width vs plain", "×3", "×4",
+              f"worst width ≥ {min_width} over bicubic (×2–×4)"]  # fmt: skip
+    return markdown(header, rows)
