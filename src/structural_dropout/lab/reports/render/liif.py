@@ -68,6 +68,18 @@ def liif_from_plain_psnr(results: Path) -> str:
     return _liif_table(results, cases, "liif/from_plain")
 
 
+def _full_rows(sweep: pd.DataFrame) -> pd.DataFrame:
+    """A LIIF sweep's full-width rows, by (dataset, scale)."""
+    return sweep[sweep["width"] == sweep["width"].max()].set_index(["dataset", "scale"])
+
+
+def _worst_margin(sweep: pd.DataFrame, min_width: int) -> pd.Series:
+    """The row of widths from ``min_width`` at x2-x4 furthest under (or least over) bicubic, of a
+    sweep with ``_margins``."""
+    narrow = sweep[(sweep["width"] >= min_width) & sweep["scale"].isin([2, 3, 4])]
+    return narrow.loc[narrow["margin"].idxmin()]
+
+
 def _margins(sweep: pd.DataFrame, bicubic: pd.Series) -> pd.DataFrame:
     keys = zip(sweep["dataset"], sweep["scale"], strict=True)
     return sweep.assign(margin=sweep["psnr"] - [bicubic[key] for key in keys])
@@ -264,8 +276,7 @@ def liif_target(results: Path, min_width: int = 32, full_db: float = 0.2) -> str
     """
     bicubic = _bicubic(results)
     plain_run = json.loads((results / "liif" / "none" / "run.json").read_text())
-    plain = read_table(results / "liif" / "none" / "sweep.csv")
-    plain_full = plain[plain["width"] == plain["width"].max()].set_index(["dataset", "scale"])
+    plain_full = _full_rows(read_table(results / "liif" / "none" / "sweep.csv"))
     rows = []
     for name, folder in FROM_PLAIN.items():
         if not (results / folder / "sweep.csv").is_file():
@@ -277,13 +288,11 @@ def liif_target(results: Path, min_width: int = 32, full_db: float = 0.2) -> str
         if run["config"]["trainer"]["teacher"]["checkpoint"] and taught is None:
             raise FileNotFoundError(f"{teacher} is missing: the teacher's cost cannot be counted")
         seconds = run["train_seconds"] + (taught["train_seconds"] if taught else 0.0)
-        full = sweep[sweep["width"] == sweep["width"].max()].set_index(["dataset", "scale"])
-        narrow = sweep[(sweep["width"] >= min_width) & sweep["scale"].isin([2, 3, 4])]
+        full = _full_rows(sweep)
         cells, met = [], []
         for datasets, full_case in ((["val"], ("val", 4)), (["Set5", "Set14"], ("Set5", 4))):
             gap = full.loc[full_case, "psnr"] - plain_full.loc[full_case, "psnr"]
-            part = narrow[narrow["dataset"].isin(datasets)]
-            worst = part.loc[part["margin"].idxmin()]
+            worst = _worst_margin(sweep[sweep["dataset"].isin(datasets)], min_width)
             case = f"{_case(worst['dataset'], worst['scale'])}, width {worst['width']}"
             cells += [f"{gap:+.2f}", f"{worst['margin']:+.2f} ({case})"]
             met.append((gap >= -full_db, worst["margin"] > 0))
@@ -312,19 +321,16 @@ def liif_target_seeds(results: Path, min_width: int = 32) -> str:
     margin over bicubic of the widths from ``min_width``, on validation; then their mean."""
     run = results / "liif" / "from_plain_smallest"
     folders = [run, *sorted(run.glob("seed*"))]
-    plain = read_table(results / "liif" / "none" / "sweep.csv")
-    plain = plain[(plain["width"] == plain["width"].max()) & (plain["dataset"] == "val")]
-    plain = plain.set_index("scale")["psnr"]
+    plain = _full_rows(read_table(results / "liif" / "none" / "sweep.csv")).loc["val", "psnr"]
     bicubic = _bicubic(results)
     rows, values = [], []
     for folder in folders:
         sweep = read_table(folder / "sweep.csv")
         sweep = _margins(sweep[sweep["dataset"] == "val"], bicubic)
         seed = json.loads((folder / "run.json").read_text())["seed"]
-        full = sweep[sweep["width"] == sweep["width"].max()].set_index("scale")["psnr"]
+        full = _full_rows(sweep).loc["val", "psnr"]
         gaps = [full[s] - plain[s] for s in (2, 3, 4)]
-        narrow = sweep[sweep["width"] >= min_width]
-        worst = narrow.loc[narrow["margin"].idxmin()]
+        worst = _worst_margin(sweep, min_width)
         values.append([*gaps, worst["margin"]])
         where = f"×{worst['scale']}, width {worst['width']}"
         rows.append([str(seed), *(f"{g:+.2f}" for g in gaps), f"{worst['margin']:+.2f} ({where})"])
