@@ -4,7 +4,7 @@ RUN := $(UV) run --frozen
 PY := $(RUN) python
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint reproduce-mnist reproduce-lenet5 reproduce-shakespeare reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn reproduce-liif reproduce-liif-paper-rule reproduce-liif-plain reproduce-liif-from-plain reproduce-liif-from-plain-smallest trials-pointnet trials-liif trials-liif-recipes tune-mnist tune-lenet5-cuts tune-lenet5-baselines tune-lenet5 compare-mnist-one-run compare-mnist-baselines compare-mnist compare-lenet5-one-run compare-lenet5-baselines compare-lenet5 bench sweep-mnist render figures clean
+.PHONY: help setup test lint reproduce-mnist reproduce-lenet5 reproduce-shakespeare reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn reproduce-liif reproduce-liif-paper-rule reproduce-liif-plain reproduce-liif-from-plain reproduce-liif-from-plain-smallest trials-pointnet trials-liif trials-liif-recipes tune-mnist tune-lenet5-cuts tune-lenet5-baselines tune-lenet5 continue-tune-lenet5 compare-mnist-one-run compare-mnist-baselines compare-mnist compare-lenet5-one-run compare-lenet5-baselines compare-lenet5 bench sweep-mnist render figures clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -102,8 +102,12 @@ tune-lenet5-baselines: ## LeNet-5 (#18): dropout, Dropout Compaction and Drop Pr
 		$(PY) scripts/train.py grid=tune_lenet5_$$method hydra.sweep.dir=multirun/tune_lenet5/$$method || exit 1; \
 	done
 
-tune-lenet5: tune-lenet5-cuts tune-lenet5-baselines ## LeNet-5 (#18): both tuning parts, then each method's choice -> results/lenet5/tuning.csv, configs/grid/compare_lenet5_*.yaml
-	$(PY) scripts/tune.py multirun/tune_lenet5 results/lenet5/tuning.csv
+tune-lenet5: tune-lenet5-cuts tune-lenet5-baselines ## LeNet-5 (#18): both tuning parts, their jobs' records (no checkpoints) kept in results/lenet5/tuning_runs/, then each method's choice -> results/lenet5/tuning.csv, configs/grid/compare_lenet5_*.yaml
+	$(PY) scripts/keep_runs.py multirun/tune_lenet5 results/lenet5/tuning_runs
+	$(PY) scripts/tune.py results/lenet5/tuning_runs results/lenet5/tuning.csv
+
+continue-tune-lenet5: ## LeNet-5 (#18): the committed tuning jobs back into multirun/tune_lenet5, so that make tune-lenet5 skips them (resume=auto) and runs the rest
+	$(PY) scripts/keep_runs.py results/lenet5/tuning_runs multirun/tune_lenet5
 
 COMPARE_ONE_RUN := untuned structural nested sandwich distilled nested_distill dropout
 COMPARE_BASELINES := independent compaction drop_pruning

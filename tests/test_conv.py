@@ -162,3 +162,20 @@ def test_a_width_cap_builds_the_exported_architecture_to_train_from_scratch():
     capped = TruncatableCNN((1, 28, 28), [20, 50], [500], 10, DropoutSpec(p=0.0, width_cap=100))
     assert (capped.channels, capped.hidden, model_width(capped)) == ([4, 10], [100], 100)
     assert count_params(capped) == count_params(lenet(), 100)
+
+
+def test_per_sample_cuts_cut_each_images_channels_at_every_position():
+    """Nested Dropout on a CNN: each image keeps its own prefix of a layer's channels, the same
+    at every position of its feature maps (a channel is one unit), and the model trains so."""
+    torch.manual_seed(0)
+    layer = StructuralDropout(20, p=1.0, per_sample=True, rescale=False, dim=1).train()
+    maps = torch.rand(200, 20, 6, 6) + 1.0  # no zeros of its own
+    out = layer(maps)
+    alive = out != 0
+    kept = alive[:, :, 0, 0].sum(dim=1)
+    assert torch.equal(alive, (torch.arange(20) < kept[:, None])[:, :, None, None].expand_as(maps))
+    assert kept.unique().numel() > 5  # images draw different cuts
+    assert torch.equal(out[alive], maps[alive])
+    spec = DropoutSpec(p=1.0, per_sample=True, shared_cut=False, rescale=False)
+    model = TruncatableCNN((1, 28, 28), [20, 50], [500], 10, spec).train()
+    assert model(torch.rand(8, 1, 28, 28)).shape == (8, 10)  # every block cuts per image

@@ -172,17 +172,24 @@ class StructuralDropout(nn.Module):
         return torch.where(keep_all, self.axis, self._grid[picks])
 
     def mask_per_sample(self, x: Tensor) -> Tensor:
-        """``x [..., width]`` with each row cut at its own drawn cut (rescaled if ``rescale``)."""
-        if self.dim not in (-1, x.dim() - 1) or x.shape[-1] != self.width:
-            raise ValueError(f"per-sample cuts need {self.width} features in the last dimension")
-        cuts = self.kept_per_sample(self.draw_cuts(x[..., 0].numel()))
+        """``x`` with each sample cut at its own drawn cut (rescaled if ``rescale``). A sample is
+        one index of the dimensions before ``dim`` (a row of ``[..., width]``); the dimensions
+        after it share its cut (a convolution's positions: ``[N, C, H, W]`` with ``dim=1``)."""
+        dim = self.dim % x.dim()
+        if x.shape[dim] != self.width:
+            raise ValueError(
+                f"per-sample cuts need {self.width} features in dimension {dim}, got shape "
+                f"{tuple(x.shape)}"
+            )
+        samples, after = x.shape[:dim], (1,) * (x.dim() - dim - 1)
+        cuts = self.kept_per_sample(self.draw_cuts(math.prod(samples)))
         if self.copy_cuts is not None:  # the batch holds copies; some keep a fixed cut
             copies = cuts.view(len(self.copy_cuts), -1)
             for copy, cut in zip(copies, self.copy_cuts, strict=True):
                 if cut is not None:
                     copy.fill_(self.kept(cut))
-        cuts = cuts.to(x.device).view(x.shape[:-1] + (1,))
-        kept = torch.arange(self.width, device=x.device) < cuts
+        cuts = cuts.to(x.device).view(samples + (1,) + after)
+        kept = torch.arange(self.width, device=x.device).view((self.width,) + after) < cuts
         factor = self.width / cuts.to(x.dtype) if self.rescale else 1.0
         return x * kept.to(x.dtype) * factor
 
