@@ -89,6 +89,17 @@ def test_each_rule_is_the_trainers_setting(rule):
     assert "sandwich" not in config.dropout  # the layers' knobs hold no rule
 
 
+def test_matformer_trains_its_granularities_every_step_and_asks_for_them():
+    config = compose_train(
+        "experiment=shakespeare", "method=matformer", "trainer.rule.fixed=[64,128,256]"
+    )
+    rule = instantiate(config.trainer.rule)
+    assert isinstance(rule, Sandwich) and rule.fixed == (64, 128, 256)
+    assert rule.full and rule.random == 0 and not rule.smallest and rule.widths == 4
+    with pytest.raises(Exception, match="trainer.rule.fixed"):  # no granularities: named
+        instantiate(compose_train("experiment=shakespeare", "method=matformer").trainer.rule)
+
+
 def test_mnist_model_matches_the_paper():
     model = instantiate(compose_train("experiment=mnist").model)
     assert isinstance(model, TruncatableMLP)

@@ -85,6 +85,11 @@ class Sandwich:
     def __post_init__(self):
         if isinstance(self.random, bool) or not isinstance(self.random, int) or self.random < 0:
             raise ValueError(f"sandwich random must be an int >= 0, got {self.random!r}")
+        if self.fixed is None:  # method=matformer leaves its granularities to the user
+            raise ValueError(
+                "sandwich fixed is not set: list the widths to train every step, "
+                "e.g. trainer.rule.fixed=[64,128,256]"
+            )
         fixed = tuple(self.fixed)  # a list from a config
         if any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in fixed):
             raise ValueError(f"sandwich fixed must list widths >= 1, got {self.fixed!r}")
