@@ -92,22 +92,22 @@ tune-mnist: ## MNIST: every method's knobs, the same budget each, seed 0, on val
 TUNE_LENET5_CUTS := structural nested sandwich distilled nested_distill
 TUNE_LENET5_BASELINES := dropout compaction drop_pruning
 
-tune-lenet5-cuts: ## LeNet-5 (#18): the cut-based methods' knobs, seed 0, on validation (configs/grid/tune_lenet5_*.yaml; 30 runs, not yet run; resumable)
+tune-lenet5-cuts: ## LeNet-5 (#18): the cut-based methods' knobs, seed 0, on validation (configs/grid/tune_lenet5_*.yaml; 30 runs, ~3 h here; resumable)
 	for method in $(TUNE_LENET5_CUTS); do \
 		$(PY) scripts/train.py grid=tune_lenet5_$$method hydra.sweep.dir=multirun/tune_lenet5/$$method || exit 1; \
 	done
 
-tune-lenet5-baselines: ## LeNet-5 (#18): dropout, Dropout Compaction and Drop Pruning knobs, the same budget (21 runs, not yet run; resumable)
+tune-lenet5-baselines: ## LeNet-5 (#18): dropout, Dropout Compaction and Drop Pruning knobs, the same budget (21 runs; resumable)
 	for method in $(TUNE_LENET5_BASELINES); do \
 		$(PY) scripts/train.py grid=tune_lenet5_$$method hydra.sweep.dir=multirun/tune_lenet5/$$method || exit 1; \
 	done
 
-tune-lenet5: tune-lenet5-cuts tune-lenet5-baselines ## LeNet-5 (#18): both tuning parts, their jobs' records (no checkpoints) kept in results/lenet5/tuning_runs/, then each method's choice -> results/lenet5/tuning.csv, configs/grid/compare_lenet5_*.yaml
-	$(PY) scripts/keep_runs.py multirun/tune_lenet5 results/lenet5/tuning_runs
-	$(PY) scripts/tune.py results/lenet5/tuning_runs results/lenet5/tuning.csv
+tune-lenet5: tune-lenet5-cuts tune-lenet5-baselines ## LeNet-5 (#18): both tuning parts, their jobs' records (no checkpoints) kept in results/lenet5/tuning_jobs/, then each method's choice -> results/lenet5/tuning.csv, configs/grid/compare_lenet5_*.yaml
+	$(PY) scripts/keep_runs.py multirun/tune_lenet5 results/lenet5/tuning_jobs
+	$(PY) scripts/tune.py results/lenet5/tuning_jobs results/lenet5/tuning.csv
 
 continue-tune-lenet5: ## LeNet-5 (#18): the committed tuning jobs back into multirun/tune_lenet5, so that make tune-lenet5 skips them (resume=auto) and runs the rest
-	$(PY) scripts/keep_runs.py results/lenet5/tuning_runs multirun/tune_lenet5
+	$(PY) scripts/keep_runs.py results/lenet5/tuning_jobs multirun/tune_lenet5
 
 COMPARE_ONE_RUN := untuned structural nested sandwich distilled nested_distill dropout
 COMPARE_BASELINES := independent compaction drop_pruning

@@ -17,7 +17,9 @@ from structural_dropout.lab.reports.plots import aggregate_figure, compare_sweep
 
 @one_line_errors
 def main(results: Path) -> None:
-    csvs = sorted(results.rglob("sweep.csv"))
+    # A multirun job's record (scripts/keep_runs.py: a .hydra/ beside it) has no figures: its
+    # grid ran with sweep.figures=false, and its table is the tuning's or comparison's.
+    csvs = sorted(p for p in results.rglob("sweep.csv") if not (p.parent / ".hydra").is_dir())
     if not csvs:
         raise SystemExit(f"no sweep.csv under {results}")
     for csv in csvs:

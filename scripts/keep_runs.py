@@ -1,7 +1,7 @@
 """Copy a multirun's finished jobs, without their checkpoints, to another folder:
 
-    python scripts/keep_runs.py multirun/tune_lenet5 results/lenet5/tuning_runs   # to commit
-    python scripts/keep_runs.py results/lenet5/tuning_runs multirun/tune_lenet5   # to resume
+    python scripts/keep_runs.py multirun/tune_lenet5 results/lenet5/tuning_jobs   # to commit
+    python scripts/keep_runs.py results/lenet5/tuning_jobs multirun/tune_lenet5   # to resume
 
 (``resume=auto`` then skips the copied jobs; see ``structural_dropout.lab.archive``.)
 """
