@@ -1,5 +1,7 @@
 """A multirun's record kept without checkpoints, and a grid resumed from it on a fresh machine."""
 
+import shutil
+
 import pytest
 from test_configs import compose_train
 
@@ -18,8 +20,9 @@ def test_kept_record_has_no_checkpoint_leaves_unfinished_jobs_out_and_resumes(
     first = train_and_sweep(config, grid / "0")
     (grid / "0" / ".hydra").mkdir()
     (grid / "0" / ".hydra" / "overrides.yaml").write_text("- seed=0\n")
-    (grid / "1").mkdir()  # killed before its sweep: a checkpoint and no sweep.csv
-    (grid / "1" / "run.json").write_text("{}")
+    (grid / "1" / ".hydra").mkdir(parents=True)  # killed in training: a checkpoint, no run.json
+    (grid / "1" / ".hydra" / "overrides.yaml").write_text("- seed=1\n")
+    shutil.copy(grid / "0" / "checkpoint.pt", grid / "1" / "checkpoint.pt")
     assert (grid / "0" / "checkpoint.pt").is_file()
 
     kept = keep_finished_runs(tmp_path / "multirun", tmp_path / "results")

@@ -166,7 +166,7 @@ def test_a_width_cap_builds_the_exported_architecture_to_train_from_scratch():
 
 def test_per_sample_cuts_cut_each_images_channels_at_every_position():
     """Nested Dropout on a CNN: each image keeps its own prefix of a layer's channels, the same
-    at every position of its feature maps (a channel is one unit), and the model trains so."""
+    at every position of its feature maps (a channel is one unit), and the model runs so."""
     torch.manual_seed(0)
     layer = StructuralDropout(20, p=1.0, per_sample=True, rescale=False, dim=1).train()
     maps = torch.rand(200, 20, 6, 6) + 1.0  # no zeros of its own

@@ -25,16 +25,15 @@ RECORD = (
 
 def keep_finished_runs(source: str | Path, target: str | Path) -> list[Path]:
     """Copy the record files of every finished job under ``source`` (``<part>/<job>/`` or
-    ``<job>/``: any folder with a ``run.json`` and a ``sweep.csv``) to the same place under
-    ``target``; unfinished jobs are left out. Returns the jobs copied, as paths under ``target``."""
+    ``<job>/``: any folder with a ``run.json``, which a run writes last, after its sweep) to the
+    same place under ``target``; unfinished jobs are left out. Returns the jobs copied, as paths
+    under ``target``."""
     source, target = Path(source), Path(target)
     if not source.is_dir():
         raise FileNotFoundError(f"no multirun folder at {source}")
     kept = []
     for run_json in sorted(source.rglob("run.json")):
         job = run_json.parent
-        if not (job / "sweep.csv").is_file():
-            continue  # still running, or killed before its sweep
         for name in RECORD:
             if (job / name).is_file():
                 copy = target / job.relative_to(source) / name
