@@ -4,7 +4,7 @@ RUN := $(UV) run --frozen
 PY := $(RUN) python
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint reproduce-mnist reproduce-lenet5 reproduce-shakespeare reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn reproduce-liif reproduce-liif-paper-rule reproduce-liif-plain reproduce-liif-from-plain reproduce-liif-from-plain-smallest trials-pointnet trials-liif trials-liif-recipes tune-mnist tune-lenet5-cuts tune-lenet5-baselines tune-lenet5 continue-tune-lenet5 compare-mnist-one-run compare-mnist-baselines compare-mnist compare-lenet5-one-run compare-lenet5-baselines compare-lenet5 bench sweep-mnist render figures clean
+.PHONY: help setup test lint reproduce-mnist reproduce-lenet5 reproduce-shakespeare reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn reproduce-liif reproduce-liif-paper-rule reproduce-liif-plain reproduce-liif-from-plain reproduce-liif-from-plain-smallest trials-pointnet trials-liif trials-liif-recipes tune-mnist tune-lenet5-cuts tune-lenet5-baselines tune-lenet5 continue-tune-lenet5 compare-mnist-one-run compare-mnist-baselines compare-mnist compare-lenet5-one-run compare-lenet5-baselines compare-lenet5 continue-compare-lenet5 bench sweep-mnist render figures clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -125,20 +125,28 @@ compare-mnist-baselines: ## MNIST final comparison, separately trained widths an
 compare-mnist: compare-mnist-one-run compare-mnist-baselines ## MNIST: the final comparison's two parts, then its tables and figure -> results/compare/
 	$(PY) scripts/compare.py --ordering-seed 1 results/compare/mnist multirun/compare_mnist
 
-COMPARE_LENET5_ONE_RUN := untuned structural nested sandwich distilled nested_distill dropout
+# The one-run methods issue #18 names: plain training truncated, the paper's rule, and the best
+# one-run method on validation (the highest validation score of results/lenet5/tuning.csv; a test
+# keeps this line in step with it).
+LENET5_BEST := sandwich
+COMPARE_LENET5_ONE_RUN := untuned structural $(LENET5_BEST)
 
-compare-lenet5-one-run: ## LeNet-5 (#18) final comparison, one-run methods at their tuned settings (make tune-lenet5 first), seeds 1-3 (not yet run; resumable)
+compare-lenet5-one-run: ## LeNet-5 (#18) final comparison: plain training truncated, the paper's rule, the best one-run method on validation, seeds 1-3 (make tune-lenet5 first; resumable)
 	for part in $(COMPARE_LENET5_ONE_RUN); do \
 		$(PY) scripts/train.py grid=compare_lenet5_$$part hydra.sweep.dir=multirun/compare_lenet5/$$part || exit 1; \
 	done
 
-compare-lenet5-baselines: ## LeNet-5 (#18) final comparison, separately trained LeNets (11 widths) and the pruning baselines, seeds 1-3 (not yet run; resumable)
+compare-lenet5-baselines: ## LeNet-5 (#18) final comparison, separately trained LeNets (11 widths) and the pruning baselines, seeds 1-3 (resumable)
 	for part in $(COMPARE_BASELINES); do \
 		$(PY) scripts/train.py grid=compare_lenet5_$$part hydra.sweep.dir=multirun/compare_lenet5/$$part || exit 1; \
 	done
 
-compare-lenet5: compare-lenet5-one-run compare-lenet5-baselines ## LeNet-5 (#18): both parts, then the tables and figure -> results/compare/lenet5*
-	$(PY) scripts/compare.py --ordering-seed 1 results/compare/lenet5 multirun/compare_lenet5
+compare-lenet5: compare-lenet5-one-run compare-lenet5-baselines ## LeNet-5 (#18): both parts, their jobs' records (no checkpoints) kept in results/compare/lenet5_jobs/, then the tables and figure -> results/compare/lenet5*
+	$(PY) scripts/keep_runs.py multirun/compare_lenet5 results/compare/lenet5_jobs
+	$(PY) scripts/compare.py --no-ordering results/compare/lenet5 results/compare/lenet5_jobs
+
+continue-compare-lenet5: ## LeNet-5 (#18): the committed comparison jobs back into multirun/compare_lenet5, so that make compare-lenet5 skips them (resume=auto) and runs the rest
+	$(PY) scripts/keep_runs.py results/compare/lenet5_jobs multirun/compare_lenet5
 
 bench: ## benchmarks behind the speed claims (~12 min) -> results/bench/bench.csv, widths.csv
 	$(PY) scripts/bench.py

@@ -12,6 +12,7 @@ and the validation accuracy lost when that unit alone is removed) and ``<out>_ru
 ``--keep-ordering`` leaves an existing ``<out>_ordering.csv`` as it is (it reads the one-run
 methods' checkpoints only, and takes minutes: about 3 a run here): for a rerun after more
 baseline runs finished. ``--ordering-seed N``: the diagnostic of seed N's runs only.
+``--no-ordering``: no diagnostic (a comparison whose runs are kept without their checkpoints).
 """
 
 import argparse
@@ -60,7 +61,11 @@ def ordering(run_dirs: list[Path], table: pd.DataFrame, seed: int | None) -> pd.
 
 @one_line_errors
 def main(
-    out: Path, sources: list[Path], keep_ordering: bool = False, ordering_seed: int | None = None
+    out: Path,
+    sources: list[Path],
+    keep_ordering: bool = False,
+    ordering_seed: int | None = None,
+    no_ordering: bool = False,
 ) -> None:
     run_dirs = sorted({p.parent for source in sources for p in source.rglob("run.json")})
     table = collect_methods(run_dirs)
@@ -78,7 +83,9 @@ def main(
     atomic_write(out.with_name(f"{out.name}_budget.md"), lambda tmp: Path(tmp).write_text(budget))
     print(budget)
     ordering_csv = out.with_name(f"{out.name}_ordering.csv")
-    if keep_ordering and ordering_csv.is_file():
+    if no_ordering:
+        print("ordering: skipped (--no-ordering)")
+    elif keep_ordering and ordering_csv.is_file():
         print(f"{ordering_csv}: kept as it is (--keep-ordering)")
     else:
         order = ordering(run_dirs, table, ordering_seed)
@@ -98,5 +105,6 @@ if __name__ == "__main__":
     parser.add_argument("sources", type=Path, nargs="+")
     parser.add_argument("--keep-ordering", action="store_true")
     parser.add_argument("--ordering-seed", type=int, default=None)
+    parser.add_argument("--no-ordering", action="store_true")
     args = parser.parse_args()
-    main(args.out, args.sources, args.keep_ordering, args.ordering_seed)
+    main(args.out, args.sources, args.keep_ordering, args.ordering_seed, args.no_ordering)

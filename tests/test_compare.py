@@ -111,6 +111,12 @@ def test_compare_smoke_runs_every_method(tmp_path, fake_mnist):
     ordering.iloc[:1].to_csv(out.with_name("mnist_ordering.csv"), index=False)
     compare(out, [one_run, independent], keep_ordering=True)  # a rerun keeps the diagnostic
     assert len(pd.read_csv(out.with_name("mnist_ordering.csv"))) == 1
+    for checkpoint in one_run.glob("*/checkpoint.pt"):  # records kept without checkpoints
+        checkpoint.unlink()
+    out.with_name("mnist_ordering.csv").unlink()
+    compare(out, [one_run, independent], no_ordering=True)
+    assert not out.with_name("mnist_ordering.csv").exists()
+    assert len(pd.read_csv(out.with_suffix(".csv"))) == len(table)
     assert (out.with_suffix(".png")).stat().st_size > 1000
     assert "train_runs" in out.with_name("mnist_budget.md").read_text()
 

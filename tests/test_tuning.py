@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from conftest import REPO
-from structural_dropout.lab.reports.tuning import final_grids, tuning_table
+from structural_dropout.lab.reports.tuning import SIZE_KNOBS, final_grids, tuning_table
 
 
 def fake_job(folder, overrides: dict, widths, val, test, seconds=10.0, experiment="mnist",
@@ -127,3 +127,17 @@ def test_the_final_grids_are_the_committed_tunings_choices():
     assert len(grids) == 8  # every tuned method
     for name, text in grids.items():
         assert (REPO / "configs" / "grid" / name).read_text() == text, name
+
+
+def test_the_lenet5_grids_and_best_method_are_the_committed_tunings_choices():
+    """configs/grid/compare_lenet5_<method>.yaml hold what results/lenet5/tuning.csv chose, and
+    the Makefile's LENET5_BEST is its best one-run method on validation (issue #18 compares
+    that one, the paper's rule and plain training)."""
+    table = pd.read_csv(REPO / "results" / "lenet5" / "tuning.csv")
+    grids = final_grids(table, "results/lenet5/tuning.csv")
+    assert len(grids) == table["method"].nunique() == 8
+    for name, text in grids.items():
+        assert (REPO / "configs" / "grid" / name).read_text() == text, name
+    one_run = table[~table["method"].isin(SIZE_KNOBS)]
+    best = one_run.loc[one_run["val_score"].idxmax(), "method"]
+    assert f"\nLENET5_BEST := {best}\n" in (REPO / "Makefile").read_text()

@@ -31,7 +31,7 @@ from .comparison import (
     compare_tuning,
     compare_tuning_cost,
 )
-from .lenet5 import lenet5_facts, lenet5_widths
+from .lenet5 import lenet5_facts, lenet5_tuning, lenet5_tuning_cost, lenet5_widths
 from .liif import (
     liif_facts,
     liif_from_plain_psnr,
@@ -60,6 +60,8 @@ TABLES: dict[str, Callable[[Path], str]] = {
         mnist_seeds_cost,
         lenet5_widths,
         lenet5_facts,
+        lenet5_tuning,
+        lenet5_tuning_cost,
         pointnet_widths,
         pointnet_facts,
         pointnet_trials,

@@ -60,9 +60,10 @@ def compare_sized(results: Path) -> str:
     return markdown(["method", "setting", "parameters", "test accuracy, %", "seeds"], rows)
 
 
-def compare_tuning(results: Path) -> str:
-    """Every tuning trial, scored on validation (seed 0), each method's choice marked."""
-    table = pd.read_csv(results / "compare" / "tuning.csv")
+def tuning_trials(path: Path) -> str:
+    """Every tuning trial of ``path`` (a ``scripts/tune.py`` CSV), scored on validation (seed 0),
+    each method's choice marked."""
+    table = pd.read_csv(path)
     rows = [
         [
             row.method,
@@ -78,6 +79,10 @@ def compare_tuning(results: Path) -> str:
     header = ["method", "trial", "runs", "validation, widths ≥ 16", "validation, full",
               "training", "chosen"]  # fmt: skip
     return markdown(header, rows)
+
+
+def compare_tuning(results: Path) -> str:
+    return tuning_trials(results / "compare" / "tuning.csv")
 
 
 def compare_tuning_cost(results: Path) -> str:

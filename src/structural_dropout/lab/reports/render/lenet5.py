@@ -7,7 +7,16 @@ from pathlib import Path
 import pandas as pd
 
 from ...sweep import read_table
-from .format import accuracy_widths, best_on_validation, full_width, markdown, percent, run_rows
+from .comparison import tuning_trials
+from .format import (
+    accuracy_widths,
+    best_on_validation,
+    full_width,
+    markdown,
+    percent,
+    run_rows,
+    runs_cost,
+)
 
 LENET5_BUDGET = 30_200  # issue #18: 1/14.3 of LeNet-5's 431,080 parameters (Drop Pruning's 14.3x)
 
@@ -39,3 +48,11 @@ def lenet5_facts(results: Path) -> str:
          f"{int(best['width'])}: {scores(best)}"],
     ]  # fmt: skip
     return markdown(["quantity", "value (`lenet5/run.json`, `sweep.csv`)"], rows)
+
+
+def lenet5_tuning(results: Path) -> str:
+    return tuning_trials(results / "lenet5" / "tuning.csv")
+
+
+def lenet5_tuning_cost(results: Path) -> str:
+    return runs_cost(results / "lenet5" / "tuning_runs.json", "tune-lenet5")
