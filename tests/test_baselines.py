@@ -128,6 +128,26 @@ def test_drop_pruning_schedule_and_masks():
     assert count_nonzero_params(model) == count_params(model) - zeros
 
 
+def test_drop_pruning_global_scope_ranks_all_weights_together():
+    """scope=global: one threshold over every matrix, so the layers end at different shares
+    (the head's large weights survive) and the total share is exact."""
+    torch.manual_seed(0)
+    model = TruncatableMLP(50, [40, 30], 10, DropoutSpec(p=0.0))
+    with torch.no_grad():
+        model.head.weight.mul_(10)  # one layer of much larger weights
+    pruning = DropPruning(sparsity=0.8, start=0.0, end=0.5, interval=10, scope="global")
+    pruning.prepare(model)
+    for step in range(1, 101):
+        pruning.after_step(model, step, 100)
+    layers = [model.blocks[0].linear, model.blocks[1].linear, model.head]
+    masks = torch.cat([layer.weight_mask.flatten() for layer in layers])
+    assert int((masks == 0).sum()) == round(0.8 * masks.numel())
+    shares = [1 - layer.weight_mask.mean().item() for layer in layers]
+    assert shares[2] < 0.5 < shares[0]  # not the same share for every layer
+    with pytest.raises(ValueError, match="scope must be"):
+        DropPruning(scope="model")
+
+
 @pytest.mark.parametrize("method", ["compaction", "drop_pruning"])
 def test_baselines_report_params_of_the_model_they_produce(method, tmp_path, fake_mnist):
     overrides = {

@@ -10,6 +10,12 @@ at random from the ``pool`` times as many smallest-magnitude unpruned weights, i
 the smallest. The last update, at ``end``, is deterministic (the smallest weights) and reaches
 ``sparsity`` exactly; the rest of training fine-tunes the survivors. Parameters are counted as
 non-zero weights and biases.
+
+``scope="layer"`` prunes every matrix to the same share; ``scope="global"`` ranks the weights of
+all matrices together (one magnitude threshold), so that the share of each layer follows its
+weights' sizes: in a CNN the few weights of the first convolution then survive, and the large
+fully connected matrix takes most of the pruning, as in the LeNet-5 results of the pruning
+literature.
 """
 
 from __future__ import annotations
@@ -48,8 +54,11 @@ class DropPruning:
     interval: int = 100
     pool: float = 2.0
     drop_back: float = 0.1
+    scope: str = "layer"
 
     def __post_init__(self):
+        if self.scope not in ("layer", "global"):
+            raise ValueError(f"scope must be 'layer' or 'global', got {self.scope!r}")
         if not 0.0 <= self.sparsity < 1.0 or not 0.0 <= self.start < self.end <= 1.0:
             raise ValueError(
                 f"need 0 <= sparsity < 1 and 0 <= start < end <= 1, got sparsity={self.sparsity}, "
@@ -77,24 +86,32 @@ class DropPruning:
         if not (final or (first <= step < last and (step - first) % self.interval == 0)):
             return
         share = self.target(step, total)
-        for layer in _pruned_layers(model):
-            mask, magnitude = layer.weight_mask, layer.weight_orig.abs()
-            needed = round(share * mask.numel())
-            if final:  # exact: the smallest (with pruned weights at zero) go
-                order = (magnitude * mask).flatten().argsort()
-                mask.fill_(1).view(-1)[order[:needed]] = 0
-                continue
-            flat = mask.view(-1)
-            pruned = (flat == 0).nonzero().squeeze(1)
-            back = pruned[torch.rand(len(pruned), device=flat.device) < self.drop_back]
-            flat[back] = 1  # dropped back
-            missing = needed - int((flat == 0).sum())
-            if missing <= 0:
-                continue
-            alive = flat.nonzero().squeeze(1)
-            pool = alive[magnitude.view(-1)[alive].argsort()[: math.ceil(self.pool * missing)]]
-            away = pool[torch.randperm(len(pool), device=flat.device)[:missing]]
-            flat[away] = 0  # dropped away
+        layers = _pruned_layers(model)
+        groups = [[layer] for layer in layers] if self.scope == "layer" else [layers]
+        for group in groups:
+            mask = torch.cat([layer.weight_mask.flatten() for layer in group])
+            magnitude = torch.cat([layer.weight_orig.abs().flatten() for layer in group])
+            self._update(mask, magnitude, round(share * mask.numel()), final)
+            sizes = [layer.weight_mask.numel() for layer in group]
+            for layer, part in zip(group, mask.split(sizes), strict=True):
+                layer.weight_mask.copy_(part.view_as(layer.weight_mask))
+
+    def _update(self, flat: torch.Tensor, magnitude: torch.Tensor, needed: int, final: bool):
+        """Prune ``needed`` entries of the flat 0/1 ``flat`` mask, in place."""
+        if final:  # exact: the smallest (with pruned weights at zero) go
+            order = (magnitude * flat).argsort()
+            flat.fill_(1)[order[:needed]] = 0
+            return
+        pruned = (flat == 0).nonzero().squeeze(1)
+        back = pruned[torch.rand(len(pruned), device=flat.device) < self.drop_back]
+        flat[back] = 1  # dropped back
+        missing = needed - int((flat == 0).sum())
+        if missing <= 0:
+            return
+        alive = flat.nonzero().squeeze(1)
+        pool = alive[magnitude[alive].argsort()[: math.ceil(self.pool * missing)]]
+        away = pool[torch.randperm(len(pool), device=flat.device)[:missing]]
+        flat[away] = 0  # dropped away
 
     def finalize(self, model: nn.Module) -> nn.Module:
         """Make the masks permanent: plain weights holding zeros where pruned."""
