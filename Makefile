@@ -90,14 +90,14 @@ tune-mnist: ## MNIST: every method's knobs, the same budget each, seed 0, on val
 	$(PY) scripts/tune.py multirun/tune_mnist results/compare/tuning.csv
 
 TUNE_LENET5_CUTS := structural nested sandwich distilled nested_distill
-TUNE_LENET5_BASELINES := dropout compaction drop_pruning
+TUNE_LENET5_BASELINES := dropout compaction drop_pruning drop_pruning_global
 
 tune-lenet5-cuts: ## LeNet-5 (#18): the cut-based methods' knobs, seed 0, on validation (configs/grid/tune_lenet5_*.yaml; 30 runs, ~3 h here; resumable)
 	for method in $(TUNE_LENET5_CUTS); do \
 		$(PY) scripts/train.py grid=tune_lenet5_$$method hydra.sweep.dir=multirun/tune_lenet5/$$method || exit 1; \
 	done
 
-tune-lenet5-baselines: ## LeNet-5 (#18): dropout, Dropout Compaction and Drop Pruning knobs, the same budget (21 runs; resumable)
+tune-lenet5-baselines: ## LeNet-5 (#18): dropout, Dropout Compaction and Drop Pruning (per matrix and global) knobs (39 runs; resumable)
 	for method in $(TUNE_LENET5_BASELINES); do \
 		$(PY) scripts/train.py grid=tune_lenet5_$$method hydra.sweep.dir=multirun/tune_lenet5/$$method || exit 1; \
 	done
