@@ -120,6 +120,26 @@ def test_final_grids_carry_each_methods_choice_and_every_size(tmp_path):
     assert pruning["method.training.sparsity"] == "0.9"  # the chosen trial's sizes
 
 
+def test_a_second_folder_of_a_method_keeps_its_constant_knob(tmp_path):
+    """LeNet-5's drop_pruning_global holds scope=global constant: its trials must say so, and
+    the final grid, when one of them wins, must run it."""
+    for folder, scope, val in [("drop_pruning", None, 0.9), ("drop_pruning_global", "global", 0.95)]:
+        for i, sparsity in enumerate([0.5, 0.9]):
+            overrides = {"method": "drop_pruning", "method.training.sparsity": sparsity,
+                         "method.training.drop_back": 0.3}  # fmt: skip
+            if scope:
+                overrides["method.training.scope"] = scope
+            fake_job(tmp_path / folder / str(i), overrides, [256], [val], [val])
+    table = tuning_table(tmp_path)
+    assert table["setting"].tolist() == ["drop_back=0.3", "drop_back=0.3,scope=global"]
+    assert table["chosen"].tolist() == [False, True]
+    params = yaml.safe_load(final_grids(table)["compare_mnist_drop_pruning.yaml"])["hydra"][
+        "sweeper"
+    ]["params"]
+    assert params["method.training.scope"] == "global"
+    assert params["method.training.sparsity"] == "0.5,0.9"
+
+
 def test_the_final_grids_are_the_committed_tunings_choices():
     """configs/grid/compare_mnist_<method>.yaml hold what results/compare/tuning.csv chose:
     edit one by hand, or retune without rewriting them, and this fails."""

@@ -2,8 +2,9 @@
 
 A tuning root holds one Hydra multirun folder per method, all of one experiment (``make
 tune-mnist``: ``multirun/tune_mnist/<method>/<job>``). A trial is one setting of the knobs its
-grid varies; for a baseline whose grid also varies the model size (``SIZE_KNOBS``), a trial
-spans every size. Trials are scored on validation only: the mean validation score (the sweeps'
+grid varies (and of the ``method.training.*`` overrides it holds constant, so that a method may
+have several folders); for a baseline whose grid also varies the model size (``SIZE_KNOBS``), a
+trial spans every size. Trials are scored on validation only: the mean validation score (the sweeps'
 metric: accuracy, or loss, where lower is better) over its rows of width ``min_width`` and up
 (the widths the comparison's claims are about) and over all sizes.
 """
@@ -61,6 +62,15 @@ def tuning_table(root: str | Path, min_width: int = 16) -> pd.DataFrame:
         size = SIZE_KNOBS.get(method)
         measured = (*MEASURED, val, test, size)
         knobs = [c for c in table.columns if c not in measured and table[c].nunique() > 1]
+        # A method.training.* override the folder holds constant is part of its setting too: a
+        # second folder of one method differs from the first in it (LeNet-5's drop_pruning_global:
+        # scope=global), and the final grid must carry it.
+        knobs += [
+            c
+            for c in table.columns
+            if c not in measured and c not in knobs
+            and full_name.get(c, "").startswith("method.training.")
+        ]
         experiment = experiments[0]
         one_run = size is None
         for values, trial in table.groupby(knobs, sort=True) if knobs else [((), table)]:
