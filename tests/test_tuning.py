@@ -123,7 +123,8 @@ def test_final_grids_carry_each_methods_choice_and_every_size(tmp_path):
 def test_a_second_folder_of_a_method_keeps_its_constant_knob(tmp_path):
     """LeNet-5's drop_pruning_global holds scope=global constant: its trials must say so, and
     the final grid, when one of them wins, must run it."""
-    for folder, scope, val in [("drop_pruning", None, 0.9), ("drop_pruning_global", "global", 0.95)]:
+    parts = [("drop_pruning", None, 0.9), ("drop_pruning_global", "global", 0.95)]
+    for folder, scope, val in parts:
         for i, sparsity in enumerate([0.5, 0.9]):
             overrides = {"method": "drop_pruning", "method.training.sparsity": sparsity,
                          "method.training.drop_back": 0.3}  # fmt: skip
