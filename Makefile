@@ -4,7 +4,7 @@ RUN := $(UV) run --frozen
 PY := $(RUN) python
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint reproduce-mnist reproduce-lenet5 reproduce-shakespeare reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn reproduce-liif reproduce-liif-paper-rule reproduce-liif-plain reproduce-liif-from-plain reproduce-liif-from-plain-smallest trials-pointnet trials-liif trials-liif-recipes tune-mnist tune-lenet5-cuts tune-lenet5-baselines tune-lenet5 continue-tune-lenet5 compare-mnist-one-run compare-mnist-baselines compare-mnist compare-lenet5-one-run compare-lenet5-baselines compare-lenet5 continue-compare-lenet5 bench sweep-mnist render figures clean
+.PHONY: help setup test lint reproduce-mnist reproduce-lenet5 reproduce-shakespeare reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn reproduce-liif reproduce-liif-paper-rule reproduce-liif-plain reproduce-liif-from-plain reproduce-liif-from-plain-smallest trials-pointnet trials-liif trials-liif-recipes tune-mnist tune-lenet5-cuts tune-lenet5-baselines tune-lenet5 compaction-thresholds-lenet5 continue-tune-lenet5 compare-mnist-one-run compare-mnist-baselines compare-mnist compare-lenet5-one-run compare-lenet5-baselines compare-lenet5 continue-compare-lenet5 bench sweep-mnist render figures clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -105,6 +105,9 @@ tune-lenet5-baselines: ## LeNet-5 (#18): dropout, Dropout Compaction and Drop Pr
 tune-lenet5: tune-lenet5-cuts tune-lenet5-baselines ## LeNet-5 (#18): both tuning parts, their jobs' records (no checkpoints) kept in results/lenet5/tuning_jobs/, then each method's choice -> results/lenet5/tuning.csv, configs/grid/compare_lenet5_*.yaml
 	$(PY) scripts/keep_runs.py multirun/tune_lenet5 results/lenet5/tuning_jobs
 	$(PY) scripts/tune.py results/lenet5/tuning_jobs results/lenet5/tuning.csv
+
+compaction-thresholds-lenet5: ## LeNet-5 (#18): Dropout Compaction's tuning runs re-compacted at other removal thresholds, from their checkpoints (after make tune-lenet5; seconds) -> results/lenet5/compaction_thresholds.csv
+	$(PY) scripts/compaction_thresholds.py results/lenet5/compaction_thresholds.csv multirun/tune_lenet5/compaction/*/checkpoint.pt
 
 continue-tune-lenet5: ## LeNet-5 (#18): the committed tuning jobs back into multirun/tune_lenet5, so that make tune-lenet5 skips them (resume=auto) and runs the rest
 	$(PY) scripts/keep_runs.py results/lenet5/tuning_jobs multirun/tune_lenet5

@@ -10,7 +10,7 @@ import pytest
 from conftest import REPO
 from structural_dropout.lab.reports.render import TABLES, render_text
 from structural_dropout.lab.reports.render.bench import BENCH_TARGETS
-from structural_dropout.lab.reports.render.format import best_on_validation
+from structural_dropout.lab.reports.render.format import best_on_validation, runs_cost
 from structural_dropout.lab.reports.render.liif import liif_recipes, liif_target, liif_target_seeds
 
 SCRIPT = runpy.run_path(str(REPO / "scripts" / "render.py"))
@@ -330,3 +330,21 @@ def test_liif_target_seeds_read_validation_of_every_seed(tmp_path):
         "| 1 | -0.30 | -0.30 | -0.30 | -0.10 (×4, width 32) |",
         "| mean ± std | -0.20 ± 0.14 | -0.20 ± 0.14 | -0.20 ± 0.14 | +0.20 ± 0.42 |",
     ]
+
+
+def test_a_targets_cost_counts_its_machines_and_overlapping_runs_once(tmp_path):
+    def run(date, seconds, processor):
+        hardware = {"torch_threads": 1, "processor": processor, "cpu_capability": "AVX512"}
+        return {"date": date, "train_seconds": seconds, "sweep_seconds": 0, "commit": "abcdef0",
+                "dirty": False, "hardware": hardware}  # fmt: skip
+
+    runs = [run("2026-12-04T00:00:00+00:00", 600, "AMD EPYC"),
+            run("2026-12-04T00:05:00+00:00", 600, "AMD EPYC"),  # beside the first
+            run("2026-12-06T00:00:00+00:00", 300, "Intel Xeon")]  # fmt: skip
+    path = tmp_path / "runs.json"
+    path.write_text(json.dumps(runs))
+    lines = runs_cost(path, "x").splitlines()[2:]
+    rows = dict([cell.strip() for cell in line.strip("|").split("|")] for line in lines)
+    assert rows["runs per processor"] == "AMD EPYC (AVX512): 2, Intel Xeon (AVX512): 1"
+    assert rows["training time, all runs"] == "25 min"
+    assert rows["wall time while any run ran"] == "20 min"  # 15 min, then 5 two days later

@@ -31,7 +31,13 @@ from .comparison import (
     compare_tuning,
     compare_tuning_cost,
 )
-from .lenet5 import lenet5_facts, lenet5_tuning, lenet5_tuning_cost, lenet5_widths
+from .lenet5 import (
+    lenet5_compaction_thresholds,
+    lenet5_facts,
+    lenet5_tuning,
+    lenet5_tuning_cost,
+    lenet5_widths,
+)
 from .liif import (
     liif_facts,
     liif_from_plain_psnr,
@@ -62,6 +68,7 @@ TABLES: dict[str, Callable[[Path], str]] = {
         lenet5_facts,
         lenet5_tuning,
         lenet5_tuning_cost,
+        lenet5_compaction_thresholds,
         pointnet_widths,
         pointnet_facts,
         pointnet_trials,

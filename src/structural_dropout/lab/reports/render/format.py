@@ -118,11 +118,15 @@ def runs_cost(runs_file: Path, target: str) -> str:
         elif end > busy_until:
             wall, busy_until = wall + (end - busy_until).total_seconds(), end
     commits: dict[str, int] = {}
+    processors: dict[str, int] = {}  # a target continued in another session may change machine
     for r in runs:
         commits[commit(r)] = commits.get(commit(r), 0) + 1
+        cpu = f"{r['hardware']['processor']} ({r['hardware']['cpu_capability']})"
+        processors[cpu] = processors.get(cpu, 0) + 1
     rows = [
         ["runs", len(runs)],
         ["runs per commit", ", ".join(f"{c}: {n}" for c, n in commits.items())],
+        ["runs per processor", ", ".join(f"{c}: {n}" for c, n in processors.items())],
         ["threads per run (two runs side by side)", ", ".join(map(str, threads))],
         ["training time, all runs", f"{sum(r['train_seconds'] for r in runs) / 60:.0f} min"],
         ["wall time while any run ran", f"{wall / 60:.0f} min"],

@@ -11,6 +11,7 @@ from .comparison import tuning_trials
 from .format import (
     accuracy_widths,
     best_on_validation,
+    count,
     full_width,
     markdown,
     percent,
@@ -56,3 +57,21 @@ def lenet5_tuning(results: Path) -> str:
 
 def lenet5_tuning_cost(results: Path) -> str:
     return runs_cost(results / "lenet5" / "tuning_runs.json", "tune-lenet5")
+
+
+def lenet5_compaction_thresholds(results: Path) -> str:
+    """Dropout Compaction's runs re-compacted at other thresholds (validation only): per run,
+    the gated model's score, then each threshold's parameters and score."""
+    table = pd.read_csv(results / "lenet5" / "compaction_thresholds.csv")
+    thresholds = sorted(table["threshold"].dropna().unique(), reverse=True)
+    rows = []
+    for _, run in table.groupby("run", sort=False):
+        gated = run[run["threshold"].isna()].iloc[0]
+        by_threshold = run.dropna(subset=["threshold"]).set_index("threshold")
+        rows.append(
+            [f"{gated.strength:g}", f"{gated.temperature:g}", percent(gated.val_accuracy, 2)]
+            + [f"{count(r.params)}: {percent(r.val_accuracy, 1)}" for r in
+               (by_threshold.loc[t] for t in thresholds)]  # fmt: skip
+        )
+    header = ["strength", "temperature", "gated model"] + [f"threshold {t:g}" for t in thresholds]
+    return markdown(header, rows)
