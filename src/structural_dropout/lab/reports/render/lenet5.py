@@ -63,6 +63,8 @@ def lenet5_compaction_thresholds(results: Path) -> str:
     """Dropout Compaction's runs re-compacted at other thresholds (validation only): per run,
     the gated model's score, then each threshold's parameters and score."""
     table = pd.read_csv(results / "lenet5" / "compaction_thresholds.csv")
+    # by strength, then temperature (the CSV follows the checkpoints' folder order)
+    table = table.sort_values(["strength", "temperature"], kind="stable")
     thresholds = sorted(table["threshold"].dropna().unique(), reverse=True)
     rows = []
     for _, run in table.groupby("run", sort=False):
