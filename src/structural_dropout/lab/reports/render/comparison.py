@@ -48,7 +48,11 @@ def compare_methods(results: Path) -> str:
 
 def compare_sized(results: Path) -> str:
     """The baselines whose setting is the model size: each model's parameters and accuracy."""
-    table = _comparison(results)
+    return sized_table(_comparison(results))
+
+
+def sized_table(table: pd.DataFrame) -> str:
+    """``compare_sized`` of any comparison table (one row per method run and width)."""
     rows = []
     for (method, setting), group in table.groupby(["method", "setting"], sort=False):
         if method not in SIZE_KNOBS:
@@ -93,7 +97,7 @@ def compare_cost(results: Path) -> str:
     return runs_cost(results / "compare" / "mnist_runs.json", "compare-mnist")
 
 
-def _points(mean: float, se: float | None = None) -> str:
+def signed_points(mean: float, se: float | None = None) -> str:
     """An accuracy difference in percentage points, signed, with its standard error."""
     text = f"{100 * mean:+.2f}"
     return text if se is None or pd.isna(se) else f"{text} ± {100 * se:.2f}"
@@ -119,7 +123,7 @@ def _verdict(results: Path, gaps: pd.DataFrame) -> str:
         f"`{method}` (the best one-run method on validation) is within "
         f"{GAP_GOALS['independent']} points of separately trained models at "
         f"{int(wide['met'].sum())} of {len(wide)} widths ≥ 16 and "
-        f"{_points(plain['mean'], plain['se'])} points from plain training at full width "
+        f"{signed_points(plain['mean'], plain['se'])} points from plain training at full width "
         f"(goal: within {GAP_GOALS['none']}); its one run costs {ratio:.1f}× a plain run "
         f"({seconds[method]:.0f} s vs {seconds['none']:.0f} s of training, mean over seeds; "
         f"goal ≤ 2×). " + ("**The goal is met.**" if met else "**The goal is missed.**") + "\n"
@@ -132,7 +136,7 @@ def compare_gaps(results: Path) -> str:
     error paired by seed, each against its goal; then the verdict (``_verdict``)."""
     gaps = _gaps(results)
     rows = [
-        [f"`{row.reference}`", row.width, row.seeds, _points(row.mean, row.se),
+        [f"`{row.reference}`", row.width, row.seeds, signed_points(row.mean, row.se),
          "yes" if row.significant else "no", f"≥ −{row.goal:.1f}",
          "met" if row.met else "**missed**"]
         for row in gaps.itertuples()
@@ -149,7 +153,7 @@ def compare_headline(results: Path) -> str:
     wide = gaps[gaps["reference"] == "independent"]
     method = str(gaps["method"].iloc[0])
     cells = [
-        (_points(r.mean, r.se) if r.met else f"**{_points(r.mean, r.se)}**")
+        (signed_points(r.mean, r.se) if r.met else f"**{signed_points(r.mean, r.se)}**")
         for r in wide.itertuples()
     ]
     header = ["test accuracy gap, points", *(f"w {w}" for w in wide["width"])]
@@ -172,7 +176,7 @@ def compare_pairs(results: Path) -> str:
         for w in widths:
             gap = gaps.loc[w] if w in gaps.index else None
             mark = "*" if gap is not None and gap["significant"] else ""
-            cells.append("" if gap is None else _points(gap["mean"], gap["se"]) + mark)
+            cells.append("" if gap is None else signed_points(gap["mean"], gap["se"]) + mark)
         rows.append([method, *cells])
     header = ["method − separately trained (points)", *(f"width {w}" for w in widths)]
     return markdown(header, rows)
