@@ -15,8 +15,9 @@ from .format import count, markdown, mean_std, percent, percent_pm, runs_cost
 GAP_GOALS = {"independent": 0.5, "none": 0.2}
 
 
-def _comparison(results: Path) -> pd.DataFrame:
-    table = pd.read_csv(results / "compare" / "mnist.csv", dtype={"setting": str})
+def comparison_table(results: Path, name: str = "mnist") -> pd.DataFrame:
+    """``compare/<name>.csv``, as ``scripts/compare.py`` writes it."""
+    table = pd.read_csv(results / "compare" / f"{name}.csv", dtype={"setting": str})
     return table.fillna({"setting": ""})  # a method without knobs: an empty setting, not NaN
 
 
@@ -24,7 +25,7 @@ def compare_methods(results: Path) -> str:
     """Test accuracy per method at a few widths: mean ± std over seeds where there are several,
     and the training a method needs for all of them (per seed, against plain training). The
     baselines whose knob is the model size are in ``compare_sized`` instead."""
-    table = _comparison(results)
+    table = comparison_table(results)
     widths = [16, 32, 64, 256]
     plain = table.loc[table["method"] == "none", "train_seconds"].iloc[0]
     rows = []
@@ -48,7 +49,7 @@ def compare_methods(results: Path) -> str:
 
 def compare_sized(results: Path) -> str:
     """The baselines whose setting is the model size: each model's parameters and accuracy."""
-    return sized_table(_comparison(results))
+    return sized_table(comparison_table(results))
 
 
 def sized_table(table: pd.DataFrame) -> str:
@@ -113,7 +114,7 @@ def _gaps(results: Path) -> pd.DataFrame:
 def _verdict(results: Path, gaps: pd.DataFrame) -> str:
     """One line: how many widths meet the goal, the full-width gap, the cost of the one run
     against a plain one, and whether the goal is met."""
-    seconds = _comparison(results).groupby("method")["train_seconds"].first()
+    seconds = comparison_table(results).groupby("method")["train_seconds"].first()
     method = str(gaps["method"].iloc[0])
     ratio = seconds[method] / seconds["none"]
     wide = gaps[gaps["reference"] == "independent"]
@@ -165,7 +166,7 @@ def compare_pairs(results: Path) -> str:
     """Every one-run method against separately trained models at a few widths: the test accuracy
     gap in points, paired by seed (mean ± SE), marked ``*`` where it is beyond twice its standard
     error (the bar for claiming a difference)."""
-    table = _comparison(results)
+    table = comparison_table(results)
     widths = [16, 32, 64, 128, 256]
     rows = []
     for method, group in table.groupby("method", sort=False):
@@ -185,7 +186,7 @@ def compare_pairs(results: Path) -> str:
 def compare_budget(results: Path) -> str:
     """Per method, the model within 10 / 25 / 50% of the full model's parameters with the best
     mean validation accuracy, its test accuracy (mean ± std over seeds), width and parameters."""
-    budget = budget_table(_comparison(results))
+    budget = budget_table(comparison_table(results))
     names = ["10%", "25%", "50%"]
     rows = []
     for row in budget.to_dict("records"):

@@ -9,26 +9,21 @@ from pathlib import Path
 import pandas as pd
 
 from ..tuning import SIZE_KNOBS
-from .comparison import signed_points, sized_table
+from .comparison import comparison_table, signed_points, sized_table
 from .format import count, markdown, mean_std, percent, runs_cost
+from .lenet5 import LENET5_BUDGET
 
 WIDTHS = [25, 51, 127, 251, 500]  # on the one-run sweeps' grid and compare_lenet5_independent's
 TARGET_WIDTH = 127  # the widest LeNet-5 within 1/14.3 of the parameters
-COMPRESSION = 14.3  # Drop Pruning's headline on LeNet-5 (non-zero weights)
 PRUNED_SPARSITY = 0.93  # Drop Pruning's sparsity closest to 14.3x
 # issue #18's targets: full width, and the target width against a separately trained LeNet
 FULL_GOAL, SMALL_GOAL, GAP_GOAL, SPEED_GOAL = 0.992, 0.989, 0.003, 0.35
 
 
-def _comparison(results: Path) -> pd.DataFrame:
-    table = pd.read_csv(results / "compare" / "lenet5.csv", dtype={"setting": str})
-    return table.fillna({"setting": ""})
-
-
 def lenet5_compare_methods(results: Path) -> str:
     """Test accuracy (mean ± std over seeds) of plain training truncated, the one-run methods
     and the separately trained LeNets at a few widths, with the parameters of each width."""
-    table = _comparison(results)
+    table = comparison_table(results, "lenet5")
     params = table[table["method"] == "none"].groupby("width")["params"].first()
     rows = [["parameters", *(count(params[w]) for w in WIDTHS), ""]]
     for method, group in table.groupby("method", sort=False):
@@ -41,7 +36,7 @@ def lenet5_compare_methods(results: Path) -> str:
 
 
 def lenet5_compare_sized(results: Path) -> str:
-    return sized_table(_comparison(results))
+    return sized_table(comparison_table(results, "lenet5"))
 
 
 def lenet5_compare_cost(results: Path) -> str:
@@ -59,15 +54,13 @@ def _bench_ratio(results: Path, case: str) -> float:
 def lenet5_targets(results: Path) -> str:
     """Issue #18's targets for the best one-run method on validation (``lenet5_gaps.csv``'s),
     each against its goal, then Drop Pruning at 14.3x as it runs, for comparison."""
-    table = _comparison(results)
+    table = comparison_table(results, "lenet5")
     gaps = pd.read_csv(results / "compare" / "lenet5_gaps.csv")
     method = str(gaps["method"].iloc[0])
     ours = table[table["method"] == method]
     full_width = int(table["width"].max())
     full = ours.loc[ours["width"] == full_width, "accuracy"]
     small = ours[ours["width"] == TARGET_WIDTH]
-    budget = table.loc[(table["method"] == "none") & (table["width"] == full_width), "params"]
-    budget = budget.iloc[0] / COMPRESSION
     gap = gaps[(gaps["reference"] == "independent") & (gaps["width"] == TARGET_WIDTH)].iloc[0]
     speed = _bench_ratio(results, f"exported w={TARGET_WIDTH} batch=256")
     pct = round(100 * PRUNED_SPARSITY)
@@ -83,7 +76,7 @@ def lenet5_targets(results: Path) -> str:
         [f"`{method}`, full width: test accuracy", mean_std(full), f"≥ {percent(FULL_GOAL)}",
          verdict(full.mean() >= FULL_GOAL)],
         [f"width {TARGET_WIDTH}: parameters", count(small["params"].iloc[0]),
-         f"≤ {count(budget)} (1/{COMPRESSION})", verdict(small["params"].iloc[0] <= budget)],
+         f"≤ {LENET5_BUDGET:,} (1/14.3)", verdict(small["params"].iloc[0] <= LENET5_BUDGET)],
         [f"width {TARGET_WIDTH}: test accuracy", mean_std(small["accuracy"]),
          f"≥ {percent(SMALL_GOAL)}", verdict(small["accuracy"].mean() >= SMALL_GOAL)],
         [f"width {TARGET_WIDTH} − separately trained (points, paired by seed)",
