@@ -162,3 +162,24 @@ def test_the_lenet5_grids_and_best_method_are_the_committed_tunings_choices():
     one_run = table[~table["method"].isin(SIZE_KNOBS)]
     best = one_run.loc[one_run["val_score"].idxmax(), "method"]
     assert f"\nLENET5_BEST := {best}\n" in (REPO / "Makefile").read_text()
+
+
+def test_a_constant_setting_the_method_needs_is_carried_to_its_final_grid(tmp_path):
+    """A grid may hold a setting constant that its method needs (MatFormer's granularities, a
+    model switch): it is part of the trial's setting, and the final grid runs it, a list as one
+    override."""
+    for i, lower_bound in enumerate([1, 16]):
+        overrides = {"method": "matformer", "dropout.lower_bound": lower_bound,
+                     "trainer.rule.fixed": "[64,128,256]", "model.nest_heads": "false"}  # fmt: skip
+        fake_job(tmp_path / "matformer" / str(i), overrides, [256], [1.5 - i], [1.5],
+                 experiment="shakespeare", metric="loss")  # fmt: skip
+    table = tuning_table(tmp_path)
+    chosen = table[table["chosen"]].iloc[0]
+    assert "nest_heads=False" in chosen["setting"] and "fixed=[64, 128, 256]" in chosen["setting"]
+    assert "trainer.rule.fixed=[64,128,256]" in chosen["overrides"].split()
+    params = yaml.safe_load(final_grids(table)["compare_shakespeare_matformer.yaml"])["hydra"][
+        "sweeper"
+    ]["params"]
+    assert params["trainer.rule.fixed"] == "[64,128,256]"
+    assert params["model.nest_heads"] is False
+    assert params["dropout.lower_bound"] == 16

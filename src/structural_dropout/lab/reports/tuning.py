@@ -2,11 +2,11 @@
 
 A tuning root holds one Hydra multirun folder per method, all of one experiment (``make
 tune-mnist``: ``multirun/tune_mnist/<method>/<job>``). A trial is one setting of the knobs its
-grid varies (and of the ``method.training.*`` overrides it holds constant, so that a method may
-have several folders); for a baseline whose grid also varies the model size (``SIZE_KNOBS``), a
-trial spans every size. Trials are scored on validation only: the mean validation score (the sweeps'
-metric: accuracy, or loss, where lower is better) over its rows of width ``min_width`` and up
-(the widths the comparison's claims are about) and over all sizes.
+grid varies (and of the overrides it holds constant, so that a method may have several folders,
+or carry a setting it needs); for a baseline whose grid also varies the model size
+(``SIZE_KNOBS``), a trial spans every size. Trials are scored on validation only: the mean
+validation score (the sweeps' metric: accuracy, or loss, where lower is better) over its rows of
+width ``min_width`` and up (the widths the comparison's claims are about) and over all sizes.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from .aggregate import _column_names, collect_runs
 
 SIZE_KNOBS = {"compaction": "strength", "drop_pruning": "sparsity"}  # a size, not a tuned knob
 MEASURED = ("run", "seed", "width", "params")
+RUN_KEYS = {"experiment", "profile", "method", "seed", "grid"}  # what names a run, not a knob
 
 
 def tuning_table(root: str | Path, min_width: int = 16) -> pd.DataFrame:
@@ -62,14 +63,17 @@ def tuning_table(root: str | Path, min_width: int = 16) -> pd.DataFrame:
         size = SIZE_KNOBS.get(method)
         measured = (*MEASURED, val, test, size)
         knobs = [c for c in table.columns if c not in measured and table[c].nunique() > 1]
-        # A method.training.* override the folder holds constant is part of its setting too: a
-        # second folder of one method differs from the first in it (LeNet-5's drop_pruning_global:
-        # scope=global), and the final grid must carry it.
+        # An override the folder's grid holds constant (beyond what every run names) is part of
+        # its setting too: a second folder of one method differs from the first in it (LeNet-5's
+        # drop_pruning_global: scope=global), or the method needs it (MatFormer's granularities,
+        # trainer.rule.fixed), and the final grid must carry it.
         knobs += [
             c
             for c in table.columns
-            if c not in measured and c not in knobs
-            and full_name.get(c, "").startswith("method.training.")
+            if c not in measured
+            and c not in knobs
+            and c in full_name
+            and full_name[c] not in RUN_KEYS
         ]
         experiment = experiments[0]
         one_run = size is None
@@ -83,7 +87,7 @@ def tuning_table(root: str | Path, min_width: int = 16) -> pd.DataFrame:
                     "method": method,
                     "setting": ",".join(f"{k}={v}" for k, v in zip(knobs, values, strict=True)),
                     "overrides": " ".join(
-                        f"{full_name[k]}={v}" for k, v in zip(knobs, values, strict=True)
+                        f"{full_name[k]}={_override(v)}" for k, v in zip(knobs, values, strict=True)
                     ),
                     "sizes": "" if one_run else ",".join(map(str, sorted(trial[size].unique()))),
                     "runs": trial["run"].nunique(),
@@ -101,6 +105,12 @@ def tuning_table(root: str | Path, min_width: int = 16) -> pd.DataFrame:
     best = "idxmax" if higher_is_better(metrics.pop()) else "idxmin"
     result["chosen"] = result.index.isin(result.groupby("method")["val_score"].agg(best))
     return result
+
+
+def _override(value) -> str:
+    """A value as a command line takes it: a list without spaces (``[64,128,256]``), so that the
+    overrides column splits on whitespace."""
+    return str(value).replace(" ", "") if str(value).startswith("[") else str(value)
 
 
 def final_grid(
@@ -127,7 +137,8 @@ def final_grid(
     if size is not None:  # every size of the tuning grid, at the chosen knobs
         params[f"method.training.{size}"] = sizes
     for key, value in chosen.items():
-        params[key] = yaml.safe_load(value)  # 8, not '8', in the YAML
+        parsed = yaml.safe_load(value)  # 8, not '8', in the YAML; a list stays one override
+        params[key] = value if isinstance(parsed, list | dict) else parsed
     header = (
         "# @package _global_\n"
         f"# make compare-{experiment}, part {method}: its setting chosen on validation by\n"
