@@ -158,7 +158,7 @@ sweep-mnist: ## MNIST: 5 seeds x p in {0,0.25,0.5,1}, 2 runs at a time (~33 min)
 	$(PY) scripts/train.py grid=mnist_seeds hydra.sweep.dir=multirun/mnist_seeds
 	$(PY) scripts/aggregate.py multirun/mnist_seeds results/mnist/seeds.csv
 
-render: ## regenerate every table of README.md, results/*/README.md and docs/ from the committed CSVs
+render: ## regenerate every table of README.md, the notes under results/ and docs/ from the committed CSVs
 	$(PY) scripts/render.py
 
 figures: ## redraw every figure from the committed CSVs in results/

@@ -17,7 +17,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def documents(repo: Path) -> list[Path]:
-    return [repo / "README.md", *sorted((repo / "results").rglob("README.md")),
+    # every note under results/ (a generated one, like compare/mnist_budget.md, has no marks)
+    return [repo / "README.md", *sorted((repo / "results").rglob("*.md")),
             *sorted((repo / "docs").glob("*.md"))]  # fmt: skip
 
 

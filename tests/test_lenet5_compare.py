@@ -1,11 +1,15 @@
 """The LeNet-5 comparison's tables (issue #18's targets) from a made-up comparison."""
 
+import json
+
 import pandas as pd
 import pytest
 
 from structural_dropout.lab.reports.render.lenet5_compare import (
     lenet5_compare_methods,
+    lenet5_compare_pairs,
     lenet5_compare_sized,
+    lenet5_compare_training,
     lenet5_targets,
 )
 
@@ -73,3 +77,41 @@ def test_methods_table_leaves_the_size_baselines_to_their_own(tmp_path):
     assert "drop_pruning" not in methods and "drop_pruning" in lenet5_compare_sized(tmp_path)
     assert _row(methods, "parameters").split(" | ")[1:4] == ["1,589", "6,001", "29.9 k"]
     assert "99.30 ± 0.10" in _row(methods, "sandwich")  # width 25's test accuracy over seeds
+
+
+def test_size_baselines_are_listed_largest_first(tmp_path):
+    _files(tmp_path)
+    table = pd.read_csv(tmp_path / "compare" / "lenet5.csv")
+    smaller = table[table["method"] == "drop_pruning"].assign(
+        setting="drop_back=0.3,scope=global,sparsity=0.98", params=8_600
+    )
+    larger = smaller.assign(setting="drop_back=0.3,scope=global,sparsity=0.5", params=215_800)
+    pd.concat([table, smaller, larger]).to_csv(tmp_path / "compare" / "lenet5.csv", index=False)
+    sized = lenet5_compare_sized(tmp_path)
+    order = [line.split(" | ")[2] for line in sized.splitlines()[2:]]
+    assert order == ["215.8 k", "30.7 k", "8,600"]
+
+
+def test_pairs_are_the_one_run_methods_against_separately_trained_at_the_tables_widths(tmp_path):
+    pairs = lenet5_compare_pairs(_files(tmp_path))
+    assert pairs.splitlines()[0].endswith("| width 127 | width 251 | width 500 |")
+    cells = _row(pairs, "sandwich").split(" | ")[1:4]
+    assert cells == ["+0.00 ± 0.00", "+0.00 ± 0.00", "-0.30 ± 0.00*"]
+    assert "drop_pruning" not in pairs  # a size baseline: its own table
+
+
+def test_training_cost_is_told_per_processor_and_per_seed_over_all_its_runs(tmp_path):
+    """Separately trained LeNets cost all their widths per seed; a machine's runs stay apart."""
+    def run(name, seed, seconds, processor):
+        return {"run": name, "seed": seed, "train_seconds": seconds,
+                "hardware": {"processor": processor}}  # fmt: skip
+
+    runs = [run(f"independent/{i}", seed, 10.0 * width, "Xeon")
+            for i, (seed, width) in enumerate((s, w) for s in (1, 2) for w in (1, 2, 3))]
+    runs += [run("sandwich/0", 1, 90.0, "EPYC"), run("sandwich/1", 2, 30.0, "Xeon")]
+    (tmp_path / "compare").mkdir()
+    (tmp_path / "compare" / "lenet5_runs.json").write_text(json.dumps(runs))
+    table = lenet5_compare_training(tmp_path)
+    assert _row(table, "`independent`").split(" | ")[1:] == ["Xeon", "6", "20", "10–30", "60 |"]
+    assert _row(table, "`sandwich` | EPYC").endswith("| 1 | 90 | 90–90 | 90 |")
+    assert _row(table, "`sandwich` | Xeon").endswith("| 1 | 30 | 30–30 | 30 |")

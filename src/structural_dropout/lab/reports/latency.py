@@ -9,6 +9,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from .plots import save_figure
 
@@ -80,12 +81,13 @@ def latency_figure(
     batches: Sequence[int] = (1, 256),
 ) -> Path:
     """Test accuracy (mean over seeds) vs measured latency (log x), one panel per batch size,
-    one curve per method (``latency_table``); Drop Pruning's points labelled by sparsity."""
+    one curve per method (``latency_table``) joining its models in order of size (a latency
+    measured at batch 1 is not monotonic in width); Drop Pruning's points labelled by sparsity."""
     fig, axes = plt.subplots(1, len(batches), figsize=(5.2 * len(batches), 4.4), squeeze=False)
     for ax, batch in zip(axes[0], batches, strict=True):
         points = latency_table(table, widths, pruned, model, batch)
         for method, group in points.groupby("method", sort=False):
-            group = group.sort_values("latency_ms")
+            group = group.sort_values("params")
             label = f"{method} (n={int(group['seeds'].max())})"
             ax.plot(group["latency_ms"], 100 * group["accuracy"], "o-", ms=3, lw=1.1, label=label)
             if method == "drop_pruning":
@@ -93,6 +95,9 @@ def latency_figure(
                     name = f"{_sparsity(row.setting):.0%}"
                     ax.annotate(name, (row.latency_ms, 100 * row.accuracy), fontsize=7)
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0)))  # a decade or less
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set(
             xlabel=f"CPU latency, batch {batch} (ms, log scale)",
             ylabel="test accuracy, %",

@@ -38,6 +38,15 @@ from .lenet5 import (
     lenet5_tuning_cost,
     lenet5_widths,
 )
+from .lenet5_compare import (
+    lenet5_compare_budget,
+    lenet5_compare_cost,
+    lenet5_compare_methods,
+    lenet5_compare_pairs,
+    lenet5_compare_sized,
+    lenet5_compare_training,
+    lenet5_targets,
+)
 from .liif import (
     liif_facts,
     liif_from_plain_psnr,
@@ -69,6 +78,13 @@ TABLES: dict[str, Callable[[Path], str]] = {
         lenet5_tuning,
         lenet5_tuning_cost,
         lenet5_compaction_thresholds,
+        lenet5_compare_cost,
+        lenet5_compare_training,
+        lenet5_targets,
+        lenet5_compare_methods,
+        lenet5_compare_pairs,
+        lenet5_compare_sized,
+        lenet5_compare_budget,
         pointnet_widths,
         pointnet_facts,
         pointnet_trials,

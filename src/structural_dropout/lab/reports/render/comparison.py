@@ -163,11 +163,13 @@ def compare_headline(results: Path) -> str:
 
 
 def compare_pairs(results: Path) -> str:
-    """Every one-run method against separately trained models at a few widths: the test accuracy
+    return pairs_table(comparison_table(results), [16, 32, 64, 128, 256])
+
+
+def pairs_table(table: pd.DataFrame, widths: list[int]) -> str:
+    """Every one-run method against separately trained models at ``widths``: the test accuracy
     gap in points, paired by seed (mean ± SE), marked ``*`` where it is beyond twice its standard
     error (the bar for claiming a difference)."""
-    table = comparison_table(results)
-    widths = [16, 32, 64, 128, 256]
     rows = []
     for method, group in table.groupby("method", sort=False):
         if group["train_runs"].iloc[0] != 1 or method in SIZE_KNOBS:
@@ -184,9 +186,13 @@ def compare_pairs(results: Path) -> str:
 
 
 def compare_budget(results: Path) -> str:
+    return budget_markdown(comparison_table(results))
+
+
+def budget_markdown(table: pd.DataFrame) -> str:
     """Per method, the model within 10 / 25 / 50% of the full model's parameters with the best
     mean validation accuracy, its test accuracy (mean ± std over seeds), width and parameters."""
-    budget = budget_table(comparison_table(results))
+    budget = budget_table(table)
     names = ["10%", "25%", "50%"]
     rows = []
     for row in budget.to_dict("records"):

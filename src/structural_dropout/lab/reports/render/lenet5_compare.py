@@ -4,12 +4,13 @@ targets as measured."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
 
 from ..tuning import SIZE_KNOBS
-from .comparison import comparison_table, signed_points, sized_table
+from .comparison import budget_markdown, comparison_table, pairs_table, signed_points, sized_table
 from .format import count, markdown, mean_std, percent, runs_cost
 from .lenet5 import LENET5_BUDGET
 
@@ -36,11 +37,41 @@ def lenet5_compare_methods(results: Path) -> str:
 
 
 def lenet5_compare_sized(results: Path) -> str:
-    return sized_table(comparison_table(results, "lenet5"))
+    """The size baselines' models, largest first within each method."""
+    table = comparison_table(results, "lenet5")
+    order = table.groupby("setting")["params"].transform("mean")
+    table = table.assign(order=order).sort_values(["method", "order"], ascending=[True, False])
+    return sized_table(table)
+
+
+def lenet5_compare_pairs(results: Path) -> str:
+    return pairs_table(comparison_table(results, "lenet5"), WIDTHS)
+
+
+def lenet5_compare_budget(results: Path) -> str:
+    return budget_markdown(comparison_table(results, "lenet5"))
 
 
 def lenet5_compare_cost(results: Path) -> str:
     return runs_cost(results / "compare" / "lenet5_runs.json", "compare-lenet5")
+
+
+def lenet5_compare_training(results: Path) -> str:
+    """Each part's training time per run and per seed (all its runs: every width of the
+    separately trained LeNets, every size of a pruning baseline), by processor
+    (``lenet5_runs.json``): what a method costs, comparable within one processor only."""
+    runs = pd.DataFrame(json.loads((results / "compare" / "lenet5_runs.json").read_text()))
+    runs["part"] = runs["run"].str.split("/").str[0]
+    runs["processor"] = [h["processor"] for h in runs["hardware"]]
+    rows = [
+        [f"`{part}`", processor, len(group), f"{group['train_seconds'].median():.0f}",
+         f"{group['train_seconds'].min():.0f}–{group['train_seconds'].max():.0f}",
+         f"{group['train_seconds'].sum() / group['seed'].nunique():.0f}"]
+        for (part, processor), group in runs.groupby(["part", "processor"], sort=True)
+    ]  # fmt: skip
+    header = ["part (`lenet5_runs.json`)", "processor", "runs", "training s per run, median",
+              "range", "training s per seed, all its runs"]  # fmt: skip
+    return markdown(header, rows)
 
 
 def _bench_ratio(results: Path, case: str) -> float:
