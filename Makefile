@@ -4,7 +4,7 @@ RUN := $(UV) run --frozen
 PY := $(RUN) python
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint reproduce-mnist reproduce-lenet5 reproduce-shakespeare reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn reproduce-liif reproduce-liif-paper-rule reproduce-liif-plain reproduce-liif-from-plain reproduce-liif-from-plain-smallest trials-pointnet trials-liif trials-liif-recipes tune-mnist tune-lenet5-cuts tune-lenet5-baselines tune-lenet5 compaction-thresholds-lenet5 continue-tune-lenet5 compare-mnist-one-run compare-mnist-baselines compare-mnist compare-lenet5-one-run compare-lenet5-baselines compare-lenet5 continue-compare-lenet5 bench sweep-mnist render figures clean
+.PHONY: help setup test lint reproduce-mnist reproduce-lenet5 reproduce-shakespeare reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn reproduce-liif reproduce-liif-paper-rule reproduce-liif-plain reproduce-liif-from-plain reproduce-liif-from-plain-smallest trials-pointnet trials-liif trials-liif-recipes tune-mnist tune-lenet5-cuts tune-lenet5-baselines tune-lenet5 tune-shakespeare-runs tune-shakespeare continue-tune-shakespeare compaction-thresholds-lenet5 continue-tune-lenet5 compare-mnist-one-run compare-mnist-baselines compare-mnist compare-lenet5-one-run compare-lenet5-baselines compare-lenet5 continue-compare-lenet5 bench sweep-mnist render figures clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -27,7 +27,7 @@ reproduce-lenet5: ## LeNet-5 on MNIST (#18): train once (cpu profile, ~5 min) an
 	$(PY) scripts/train.py experiment=lenet5 profile=cpu results_dir=results/lenet5 \
 		hydra.run.dir=outputs/reproduce/lenet5
 
-reproduce-shakespeare: ## character-level GPT on Tiny Shakespeare (#19): train once (cpu profile, budget 45 min with the sweep; not yet run) -> results/shakespeare/
+reproduce-shakespeare: ## character-level GPT on Tiny Shakespeare (#19): train once (cpu profile, 5.5 min with the sweep here) -> results/shakespeare/
 	$(PY) scripts/train.py experiment=shakespeare profile=cpu results_dir=results/shakespeare \
 		hydra.run.dir=outputs/reproduce/shakespeare
 
@@ -111,6 +111,20 @@ compaction-thresholds-lenet5: ## LeNet-5 (#18): Dropout Compaction's tuning runs
 
 continue-tune-lenet5: ## LeNet-5 (#18): the committed tuning jobs back into multirun/tune_lenet5, so that make tune-lenet5 skips them (resume=auto) and runs the rest
 	$(PY) scripts/keep_runs.py results/lenet5/tuning_jobs multirun/tune_lenet5
+
+TUNE_SHAKESPEARE := none structural sandwich matformer
+
+tune-shakespeare-runs: ## GPT (#19): 4 trials per method (learning rate x a knob of its own), seed 0, on validation (configs/grid/tune_shakespeare_*.yaml; 16 runs; resumable)
+	for method in $(TUNE_SHAKESPEARE); do \
+		$(PY) scripts/train.py grid=tune_shakespeare_$$method hydra.sweep.dir=multirun/tune_shakespeare/$$method || exit 1; \
+	done
+
+tune-shakespeare: tune-shakespeare-runs ## GPT (#19): the tuning runs, their records (no checkpoints) kept in results/shakespeare/tuning_jobs/, then each method's choice -> results/shakespeare/tuning.csv, configs/grid/compare_shakespeare_*.yaml
+	$(PY) scripts/keep_runs.py multirun/tune_shakespeare results/shakespeare/tuning_jobs
+	$(PY) scripts/tune.py results/shakespeare/tuning_jobs results/shakespeare/tuning.csv
+
+continue-tune-shakespeare: ## GPT (#19): the committed tuning jobs back into multirun/tune_shakespeare, so that make tune-shakespeare skips them (resume=auto) and runs the rest
+	$(PY) scripts/keep_runs.py results/shakespeare/tuning_jobs multirun/tune_shakespeare
 
 COMPARE_ONE_RUN := untuned structural nested sandwich distilled nested_distill dropout
 COMPARE_BASELINES := independent compaction drop_pruning
