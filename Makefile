@@ -114,7 +114,7 @@ continue-tune-lenet5: ## LeNet-5 (#18): the committed tuning jobs back into mult
 
 TUNE_SHAKESPEARE := none structural sandwich matformer
 
-tune-shakespeare-runs: ## GPT (#19): 4 trials per method (learning rate x a knob of its own), seed 0, on validation (configs/grid/tune_shakespeare_*.yaml; 16 runs; resumable)
+tune-shakespeare-runs: ## GPT (#19): 2 trials per method (the learning rate), seed 0, on validation (configs/grid/tune_shakespeare_*.yaml; 8 runs, ~80 min here; resumable)
 	for method in $(TUNE_SHAKESPEARE); do \
 		$(PY) scripts/train.py grid=tune_shakespeare_$$method hydra.sweep.dir=multirun/tune_shakespeare/$$method || exit 1; \
 	done
