@@ -4,7 +4,7 @@ RUN := $(UV) run --frozen
 PY := $(RUN) python
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint reproduce-mnist reproduce-lenet5 reproduce-shakespeare reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn reproduce-liif reproduce-liif-paper-rule reproduce-liif-plain reproduce-liif-from-plain reproduce-liif-from-plain-smallest trials-pointnet trials-liif trials-liif-recipes tune-mnist tune-lenet5-cuts tune-lenet5-baselines tune-lenet5 tune-shakespeare-runs tune-shakespeare continue-tune-shakespeare compaction-thresholds-lenet5 continue-tune-lenet5 compare-mnist-one-run compare-mnist-baselines compare-mnist compare-lenet5-one-run compare-lenet5-baselines compare-lenet5 continue-compare-lenet5 bench sweep-mnist render figures clean
+.PHONY: help setup test lint reproduce-mnist reproduce-lenet5 reproduce-shakespeare reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn reproduce-liif reproduce-liif-paper-rule reproduce-liif-plain reproduce-liif-from-plain reproduce-liif-from-plain-smallest trials-pointnet trials-liif trials-liif-recipes tune-mnist tune-lenet5-cuts tune-lenet5-baselines tune-lenet5 tune-shakespeare-runs tune-shakespeare continue-tune-shakespeare compaction-thresholds-lenet5 continue-tune-lenet5 compare-mnist-one-run compare-mnist-baselines compare-mnist compare-lenet5-one-run compare-lenet5-baselines compare-lenet5 continue-compare-lenet5 compare-shakespeare-runs compare-shakespeare continue-compare-shakespeare bench sweep-mnist render figures clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -121,7 +121,7 @@ tune-shakespeare-runs: ## GPT (#19): 2 trials per method (the learning rate), se
 
 tune-shakespeare: tune-shakespeare-runs ## GPT (#19): the tuning runs, their records (no checkpoints) kept in results/shakespeare/tuning_jobs/, then each method's choice -> results/shakespeare/tuning.csv, configs/grid/compare_shakespeare_*.yaml
 	$(PY) scripts/keep_runs.py multirun/tune_shakespeare results/shakespeare/tuning_jobs
-	$(PY) scripts/tune.py results/shakespeare/tuning_jobs results/shakespeare/tuning.csv
+	$(PY) scripts/tune.py results/shakespeare/tuning_jobs results/shakespeare/tuning.csv --jobs 1
 
 continue-tune-shakespeare: ## GPT (#19): the committed tuning jobs back into multirun/tune_shakespeare, so that make tune-shakespeare skips them (resume=auto) and runs the rest
 	$(PY) scripts/keep_runs.py results/shakespeare/tuning_jobs multirun/tune_shakespeare
@@ -164,6 +164,20 @@ compare-lenet5: compare-lenet5-one-run compare-lenet5-baselines ## LeNet-5 (#18)
 
 continue-compare-lenet5: ## LeNet-5 (#18): the committed comparison jobs back into multirun/compare_lenet5, so that make compare-lenet5 skips them (resume=auto) and runs the rest
 	$(PY) scripts/keep_runs.py results/compare/lenet5_jobs multirun/compare_lenet5
+
+COMPARE_SHAKESPEARE := independent sandwich matformer none structural sandwich_equal_compute matformer_equal_compute
+
+compare-shakespeare-runs: ## GPT (#19) final comparison, seeds 1-3 at each method's tuned learning rate: separately trained GPTs at MatFormer's granularities, the best one-run method, MatFormer, plain, the paper's rule, and the two many-widths rules at the one-cut rules' compute (make tune-shakespeare first; resumable)
+	for part in $(COMPARE_SHAKESPEARE); do \
+		$(PY) scripts/train.py grid=compare_shakespeare_$$part hydra.sweep.dir=multirun/compare_shakespeare/$$part || exit 1; \
+	done
+
+compare-shakespeare: compare-shakespeare-runs ## GPT (#19): the comparison's runs, their records (no checkpoints) kept in results/compare/shakespeare_jobs/, then the tables and figure -> results/compare/shakespeare*
+	$(PY) scripts/keep_runs.py multirun/compare_shakespeare results/compare/shakespeare_jobs
+	$(PY) scripts/compare.py --no-ordering results/compare/shakespeare results/compare/shakespeare_jobs
+
+continue-compare-shakespeare: ## GPT (#19): the committed comparison jobs back into multirun/compare_shakespeare, so that make compare-shakespeare skips them (resume=auto) and runs the rest
+	$(PY) scripts/keep_runs.py results/compare/shakespeare_jobs multirun/compare_shakespeare
 
 bench: ## benchmarks behind the speed claims (~12 min) -> results/bench/bench.csv, widths.csv
 	$(PY) scripts/bench.py

@@ -183,3 +183,17 @@ def test_a_constant_setting_the_method_needs_is_carried_to_its_final_grid(tmp_pa
     assert params["trainer.rule.fixed"] == "[64,128,256]"
     assert params["model.nest_heads"] is False
     assert params["dropout.lower_bound"] == 16
+
+
+def test_final_grids_run_as_many_jobs_side_by_side_as_asked(tmp_path):
+    """The GPT's comparison runs one 2-thread job at a time (scripts/tune.py --jobs 1); the
+    other experiments two 1-thread jobs."""
+    fake_job(tmp_path / "none" / "0", {"method": "none"}, [16], [1.5], [1.5],
+             experiment="shakespeare", metric="loss")  # fmt: skip
+    table = tuning_table(tmp_path)
+    for n_jobs in (1, 2):
+        text = final_grids(table, n_jobs=n_jobs)["compare_shakespeare_none.yaml"]
+        assert yaml.safe_load(text)["hydra"]["launcher"]["n_jobs"] == n_jobs
+    assert yaml.safe_load(final_grids(table)["compare_shakespeare_none.yaml"])["hydra"][
+        "launcher"
+    ]["n_jobs"] == 2

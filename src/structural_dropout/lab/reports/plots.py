@@ -17,6 +17,18 @@ from ..sweep import higher_is_better, metric_columns, read_table  # noqa: E402
 FIGURES = ("metric_vs_width", "params_vs_width", "metric_vs_params")
 
 
+def metric_label(metric: str) -> str:
+    """An axis label: ``PSNR``, ``Accuracy``, or for a loss its unit (the GPT's cross-entropy)."""
+    if metric == "loss":
+        return "Cross-entropy (nats)"
+    return metric.upper() if metric == "psnr" else metric.capitalize()
+
+
+def legend_corner(metric: str) -> str:
+    """Where a falling (loss) or rising (accuracy) curve leaves room for the legend."""
+    return "lower right" if higher_is_better(metric) else "upper right"
+
+
 def pareto_frontier(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     """The widths that score better than every smaller width (higher or lower, as ``metric``
     is better)."""
@@ -54,7 +66,7 @@ def sweep_figures(csv_path: str | Path, out_dir: str | Path | None = None) -> li
     out_dir.mkdir(parents=True, exist_ok=True)
     df = read_table(csv_path).sort_values("width")
     val, metric = metric_columns(df)
-    label = metric.upper() if metric == "psnr" else metric.capitalize()
+    label = metric_label(metric)
     paths = [out_dir / f"{name.replace('metric', metric)}.png" for name in FIGURES]
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -71,7 +83,7 @@ def sweep_figures(csv_path: str | Path, out_dir: str | Path | None = None) -> li
     ax.plot([], [], " ", label=f"marked widths chosen on {chosen_on}")
     ax.set(xlabel="hidden width kept", ylabel=label, title=f"{label} vs hidden width")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc=legend_corner(metric))
     save_figure(fig, paths[0])
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -96,11 +108,11 @@ def compare_sweeps(csvs: dict[str, str | Path], out_path: str | Path) -> Path:
     for name, csv_path in csvs.items():
         df = read_table(csv_path).sort_values("width")
         metric = metric_columns(df)[1]
-        label = metric.upper() if metric == "psnr" else metric.capitalize()
+        label = metric_label(metric)
         ax.plot(df["width"], df[metric], lw=1.2, label=name)
     ax.set(xlabel="hidden width kept", ylabel=label, title=f"{label} vs hidden width")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc=legend_corner(metric))
     out_path = Path(out_path)
     save_figure(fig, out_path)
     return out_path
@@ -136,14 +148,14 @@ def seed_bands(df: pd.DataFrame, out_path: str | Path, seed_column: str = "seed"
             color=line.get_color(),
             alpha=0.2,
         )
-    label = metric.upper() if metric == "psnr" else metric.capitalize()
+    label = metric_label(metric)
     ax.set(
         xlabel="hidden width kept",
         ylabel=label,
         title=f"{label} vs hidden width: mean ± std over seeds",
     )
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc=legend_corner(metric))
     out_path = Path(out_path)
     save_figure(fig, out_path)
     return out_path

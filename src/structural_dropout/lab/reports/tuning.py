@@ -120,16 +120,18 @@ def final_grid(
     sizes: str = "",
     source: str = "results/compare/tuning.csv",
     seeds: str = "1,2,3",
+    n_jobs: int = 2,
 ) -> str:
     """The final comparison's grid for ``method`` of ``experiment`` at its chosen ``overrides``
     (a line of ``key=value``): ``configs/grid/compare_<experiment>_<method>.yaml``, written by
-    ``scripts/tune.py`` from the tuning table ``source`` (a test keeps the two in step)."""
+    ``scripts/tune.py`` from the tuning table ``source`` (a test keeps the two in step);
+    ``n_jobs`` runs side by side (1 where one 2-thread job is faster than two 1-thread ones)."""
     params = {"experiment": experiment, "profile": "cpu", "method": method, "seed": seeds}
     size = SIZE_KNOBS.get(method)
     chosen = dict(item.split("=", 1) for item in overrides.split())
     body = {
         "defaults": [{"override /hydra/launcher": "joblib"}],
-        "hydra": {"mode": "MULTIRUN", "launcher": {"n_jobs": 2}, "sweeper": {"params": params}},
+        "hydra": {"mode": "MULTIRUN", "launcher": {"n_jobs": n_jobs}, "sweeper": {"params": params}},
         "resume": "auto",
         "progress": False,
         "sweep": {"figures": False},
@@ -148,14 +150,16 @@ def final_grid(
     return header + yaml.safe_dump(body, sort_keys=False)
 
 
-def final_grids(table: pd.DataFrame, source: str = "results/compare/tuning.csv") -> dict[str, str]:
+def final_grids(
+    table: pd.DataFrame, source: str = "results/compare/tuning.csv", n_jobs: int = 2
+) -> dict[str, str]:
     """``compare_<experiment>_<method>.yaml`` -> its text, for every method's chosen trial of a
     tuning table (as ``tuning_table`` returns it or as read back from ``source``)."""
     chosen = table[table["chosen"]].astype({"sizes": object, "overrides": object})
     chosen = chosen.fillna({"sizes": "", "overrides": ""})
     return {
         f"compare_{row.experiment}_{row.method}.yaml": final_grid(
-            row.experiment, row.method, row.overrides, str(row.sizes), source
+            row.experiment, row.method, row.overrides, str(row.sizes), source, n_jobs=n_jobs
         )
         for row in chosen.itertuples()
     }

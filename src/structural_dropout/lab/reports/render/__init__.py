@@ -62,6 +62,13 @@ from .liif import (
 )
 from .mnist import mnist_facts, mnist_seeds, mnist_seeds_cost, mnist_widths
 from .pointnet import pointnet_facts, pointnet_shared_bn, pointnet_trials, pointnet_widths
+from .shakespeare import (
+    shakespeare_facts,
+    shakespeare_heads,
+    shakespeare_latency,
+    shakespeare_summary,
+    shakespeare_widths,
+)
 
 BLOCK = re.compile(r"(<!-- table: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /table -->)", re.S)
 
@@ -85,6 +92,11 @@ TABLES: dict[str, Callable[[Path], str]] = {
         lenet5_compare_pairs,
         lenet5_compare_sized,
         lenet5_compare_budget,
+        shakespeare_facts,
+        shakespeare_widths,
+        shakespeare_summary,
+        shakespeare_heads,
+        shakespeare_latency,
         pointnet_widths,
         pointnet_facts,
         pointnet_trials,
