@@ -197,3 +197,16 @@ def test_final_grids_run_as_many_jobs_side_by_side_as_asked(tmp_path):
     assert yaml.safe_load(final_grids(table)["compare_shakespeare_none.yaml"])["hydra"][
         "launcher"
     ]["n_jobs"] == 2
+
+
+def test_plain_training_is_chosen_on_its_full_width(tmp_path):
+    """Plain training is the full-width reference: its learning rate is picked on the full
+    width's validation loss, not on its (meaningless) truncations; other methods on the mean."""
+    for method in ("none", "structural"):
+        for i, (lr, narrow, full) in enumerate([(0.001, 2.0, 1.5), (0.002, 3.0, 1.4)]):
+            fake_job(tmp_path / method / str(i), {"method": method, "optimizer.lr": lr},
+                     [16, 512], [narrow, full], [narrow, full],
+                     experiment="shakespeare", metric="loss")  # fmt: skip
+    table = tuning_table(tmp_path).set_index(["method", "setting"])
+    assert table.loc[("none", "lr=0.002"), "chosen"]  # full width 1.4 < 1.5
+    assert table.loc[("structural", "lr=0.001"), "chosen"]  # mean 1.75 < 2.2

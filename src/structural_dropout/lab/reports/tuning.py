@@ -23,13 +23,17 @@ from .aggregate import _column_names, collect_runs
 SIZE_KNOBS = {"compaction": "strength", "drop_pruning": "sparsity"}  # a size, not a tuned knob
 MEASURED = ("run", "seed", "width", "params")
 RUN_KEYS = {"experiment", "profile", "method", "seed", "grid"}  # what names a run, not a knob
+# Chosen on their full width's validation score: plain training is the full-width reference
+# (its truncations show what a width costs without an ordering; they are not what it is for).
+FULL_WIDTH_METHODS = {"none"}
 
 
 def tuning_table(root: str | Path, min_width: int = 16) -> pd.DataFrame:
     """One row per method and trial: ``experiment, method, setting, overrides, sizes, runs,
     val_score, val_full, train_seconds, chosen`` (``overrides``: the setting as command-line
     overrides; ``sizes``: a baseline's model sizes; ``chosen``: the best ``val_score`` of its
-    method: the highest, or for a loss the lowest). The test score is not read."""
+    method: the highest, or for a loss the lowest; for ``FULL_WIDTH_METHODS`` the best
+    ``val_full``). The test score is not read."""
     folders = sorted(p for p in Path(root).iterdir() if p.is_dir())
     if not folders:
         raise FileNotFoundError(f"no method folders under {root}")
@@ -103,7 +107,9 @@ def tuning_table(root: str | Path, min_width: int = 16) -> pd.DataFrame:
         raise ValueError(f"{root} mixes metrics: {sorted(metrics)}")
     # The best score of each method; on a tie, the first trial in the table's order.
     best = "idxmax" if higher_is_better(metrics.pop()) else "idxmin"
-    result["chosen"] = result.index.isin(result.groupby("method")["val_score"].agg(best))
+    full_width = result["method"].isin(FULL_WIDTH_METHODS)
+    score = result["val_score"].where(~full_width, result["val_full"])
+    result["chosen"] = result.index.isin(score.groupby(result["method"]).agg(best))
     return result
 
 
@@ -131,7 +137,11 @@ def final_grid(
     chosen = dict(item.split("=", 1) for item in overrides.split())
     body = {
         "defaults": [{"override /hydra/launcher": "joblib"}],
-        "hydra": {"mode": "MULTIRUN", "launcher": {"n_jobs": n_jobs}, "sweeper": {"params": params}},
+        "hydra": {
+            "mode": "MULTIRUN",
+            "launcher": {"n_jobs": n_jobs},
+            "sweeper": {"params": params},
+        },
         "resume": "auto",
         "progress": False,
         "sweep": {"figures": False},
