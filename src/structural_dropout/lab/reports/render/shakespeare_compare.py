@@ -1,0 +1,150 @@
+"""The GPT comparison's tables (issue #19: ``results/compare/shakespeare*``, written by
+``make compare-shakespeare``): every method at the comparison's widths, issue #19's targets as
+measured, equal steps against equal compute, and what the runs cost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..compare import paired_gaps
+from .comparison import comparison_table
+from .format import count, markdown, runs_cost
+
+GRANULARITIES = [64, 128, 256]  # MatFormer's (1/8, 1/4, 1/2 of 512); separately trained there
+BETWEEN = [96, 192, 384]  # widths between them, which MatFormer's rule never trains
+WIDTHS = [32, 64, 96, 128, 192, 256, 384, 512]
+OURS = ["structural", "sandwich"]  # the one-run methods of this library (the best: on validation)
+EQUAL_COMPUTE = "_equal_compute"  # the method-name suffix of the runs at plain training's compute
+# issue #19's targets (nats per character): full width against plain training, each
+# granularity against a separately trained model
+FULL_GOAL, GRANULARITY_GOAL = 0.02, 0.03
+
+
+def _table(results: Path) -> pd.DataFrame:
+    return comparison_table(results, "shakespeare")
+
+
+def loss_pm(values: pd.Series) -> str:
+    """A loss in nats, mean ± std over seeds (no spread for one seed)."""
+    text = f"{values.mean():.3f}"
+    return text if values.count() < 2 else f"{text} ± {values.std():.3f}"
+
+
+def signed_nats(mean: float, se: float | None = None) -> str:
+    text = f"{mean:+.3f}"
+    return text if se is None or pd.isna(se) else f"{text} ± {se:.3f}"
+
+
+def best_ours(table: pd.DataFrame) -> str:
+    """Of this library's one-run methods (at equal steps), the one with the lowest mean
+    validation loss over MatFormer's granularities and the full width: chosen on validation."""
+    widths = [*GRANULARITIES, int(table["width"].max())]
+    ours = table[table["method"].isin(OURS) & table["width"].isin(widths)]
+    if ours.empty:
+        raise ValueError(f"the comparison has none of {OURS} at widths {widths}")
+    return str(ours.groupby("method")["val_loss"].mean().idxmin())
+
+
+def shakespeare_compare_methods(results: Path) -> str:
+    """Test loss (mean ± std over seeds) of every method at the comparison's widths, with the
+    training each needs for all of them (per seed; against plain training's)."""
+    table = _table(results)
+    params = table[table["method"] == "none"].groupby("width")["params"].first()
+    plain = table.loc[table["method"] == "none", "train_seconds"].iloc[0]
+    rows = [["parameters", *(count(params[w]) for w in WIDTHS), "", ""]]
+    for method, group in table.groupby("method", sort=False):
+        at = {w: group.loc[group["width"] == w, "loss"] for w in WIDTHS}
+        seconds = group["train_seconds"].iloc[0]
+        cost = f"{seconds:.0f} s ({seconds / plain:.2f}×)"
+        cells = ["" if at[w].empty else loss_pm(at[w]) for w in WIDTHS]
+        rows.append([f"`{method}`", *cells, cost, group["seed"].nunique()])
+    header = ["test loss, nats", *(f"width {w}" for w in WIDTHS), "training (× plain)", "seeds"]
+    return markdown(header, rows)
+
+
+def _full_width_gap(table: pd.DataFrame, method: str, column: str) -> pd.Series:
+    """``method`` minus plain training at full width on ``column``, paired by seed."""
+    full = int(table["width"].max())
+    at = table[table["width"] == full].pivot_table(index="seed", columns="method", values=column)
+    gap = (at[method] - at["none"]).dropna()
+    return pd.Series({"mean": gap.mean(), "se": gap.std() / len(gap) ** 0.5, "seeds": len(gap)})
+
+
+def shakespeare_targets(results: Path) -> str:
+    """Issue #19's targets for this library's best one-run method on validation, each against
+    its goal, paired by seed: full width against plain training (validation and test); each
+    MatFormer granularity against a GPT trained at that width alone; the widths between them
+    against MatFormer's rule (better: below zero, beyond twice its standard error)."""
+    table = _table(results)
+    method = best_ours(table)
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "**missed**"
+
+    rows = []
+    for column, split in (("val_loss", "validation"), ("loss", "test")):
+        gap = _full_width_gap(table, method, column)
+        rows.append([f"`{method}` − plain training, full width, {split}",
+                     signed_nats(gap["mean"], gap["se"]), f"≤ +{FULL_GOAL}",
+                     verdict(gap["mean"] <= FULL_GOAL)])  # fmt: skip
+    alone = paired_gaps(table, method, "independent").set_index("width")
+    for width in GRANULARITIES:
+        gap = alone.loc[width]
+        rows.append([f"width {width} − trained alone at {width}, test",
+                     signed_nats(gap["mean"], gap["se"]), f"≤ +{GRANULARITY_GOAL}",
+                     verdict(gap["mean"] <= GRANULARITY_GOAL)])  # fmt: skip
+    matformer = paired_gaps(table, method, "matformer").set_index("width")
+    for width in BETWEEN:
+        gap = matformer.loc[width]
+        better = gap["mean"] < 0 and bool(gap["significant"])
+        rows.append([f"width {width} − MatFormer's rule, test", signed_nats(gap["mean"], gap["se"]),
+                     "< 0, beyond 2 SE", verdict(better)])  # fmt: skip
+    header = ["target (`compare/shakespeare.csv`, nats, paired by seed)", "measured", "goal",
+              "result"]  # fmt: skip
+    return markdown(header, rows)
+
+
+def shakespeare_compare_compute(results: Path) -> str:
+    """The two many-widths rules at equal steps (3,000) and at plain training's compute (fewer
+    steps, as many multiply-adds as plain training's 3,000): test loss at a few widths, and the
+    training time each took per seed."""
+    table = _table(results)
+    widths = [64, 128, 256, 512]
+    rows = []
+    for method in ("none", "structural", "sandwich", "matformer"):
+        for name in (method, method + EQUAL_COMPUTE):
+            group = table[table["method"] == name]
+            if group.empty:
+                continue
+            budget = "equal compute" if name.endswith(EQUAL_COMPUTE) else "3,000 steps"
+            at = {w: group.loc[group["width"] == w, "loss"] for w in widths}
+            rows.append([f"`{method}`", budget,
+                         *("" if at[w].empty else loss_pm(at[w]) for w in widths),
+                         f"{group['train_seconds'].iloc[0]:.0f} s"])  # fmt: skip
+    header = ["method", "budget", *(f"width {w}" for w in widths), "training per seed"]
+    return markdown(header, rows)
+
+
+def shakespeare_compare_cost(results: Path) -> str:
+    return runs_cost(results / "compare" / "shakespeare_runs.json", "compare-shakespeare")
+
+
+def shakespeare_tuning_trials(results: Path) -> str:
+    """The tuning's trials (seed 0, validation only): each method's learning rates, the score
+    it was chosen on (plain training: its full width; the others: the mean over widths >= 16)
+    and the choice."""
+    table = pd.read_csv(results / "shakespeare" / "tuning.csv").sort_values(["method", "setting"])
+    rows = [
+        [f"`{r.method}`", f"`{r.setting}`", f"{r.val_score:.3f}", f"{r.val_full:.3f}",
+         f"{r.train_seconds:.0f} s", "✓" if r.chosen else ""]
+        for r in table.itertuples()
+    ]  # fmt: skip
+    header = ["method", "trial", "validation loss, widths ≥ 16", "validation loss, full width",
+              "training", "chosen"]  # fmt: skip
+    return markdown(header, rows)
+
+
+def shakespeare_tuning_cost(results: Path) -> str:
+    return runs_cost(results / "shakespeare" / "tuning_runs.json", "tune-shakespeare")

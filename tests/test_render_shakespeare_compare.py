@@ -1,0 +1,83 @@
+"""The GPT comparison's tables: the best of our methods is chosen on validation, each target is
+judged paired by seed against its goal, the equal-compute runs sit beside the equal-step ones."""
+
+import pandas as pd
+
+from structural_dropout.lab.reports.render.shakespeare_compare import (
+    WIDTHS,
+    best_ours,
+    shakespeare_compare_compute,
+    shakespeare_targets,
+)
+
+NOISE = {1: -0.002, 2: 0.0, 3: 0.002}  # per seed: the same in every method, so pairs cancel it
+
+
+def _rows(method, widths, loss, val=None, seconds=100.0, runs=1):
+    """Rows of one method over seeds 1-3: ``loss(width)``, validation ``val(width)``."""
+    val = val or loss
+    return [
+        {"method": method, "setting": "", "seed": seed, "width": w, "params": 1000 + w,
+         "val_loss": val(w) + noise, "loss": loss(w) + noise, "train_runs": runs,
+         "train_seconds": seconds}
+        for seed, noise in NOISE.items()
+        for w in widths
+    ]  # fmt: skip
+
+
+def _results(tmp_path, sandwich_gap_at_128=0.0, between=-0.05, full_gap=0.0):
+    """A comparison where sandwich is 0.01 nats worse than plain training and than the GPTs
+    trained alone (plus ``sandwich_gap_at_128`` at width 128, ``full_gap`` at 512), and sandwich
+    minus MatFormer's rule is ``between`` at 96, 192, 384 (0.0 elsewhere)."""
+    curve = lambda w: 1.5 + 64 / w  # noqa: E731 - a loss falling with the width
+    rows = [
+        *_rows("none", WIDTHS, curve, seconds=100.0),
+        *_rows("independent", [64, 128, 256], curve, seconds=200.0, runs=3),
+        *_rows("sandwich", WIDTHS,
+               lambda w: curve(w) + 0.01 + {128: sandwich_gap_at_128, 512: full_gap}.get(w, 0.0),
+               seconds=280.0),
+        *_rows("sandwich_equal_compute", WIDTHS, lambda w: curve(w) + 0.05, seconds=100.0),
+        # structural: better on test everywhere, worse on validation: not the one chosen
+        *_rows("structural", WIDTHS, lambda w: curve(w) - 0.01, val=lambda w: curve(w) + 0.2),
+        *_rows("matformer", WIDTHS,
+               lambda w: curve(w) + 0.01 - (between if w in (96, 192, 384) else 0.0),
+               seconds=270.0),
+    ]
+    (tmp_path / "compare").mkdir(parents=True)
+    pd.DataFrame(rows).to_csv(tmp_path / "compare" / "shakespeare.csv", index=False)
+    return tmp_path
+
+
+def _result(table: str, start: str) -> str:
+    line = next(line for line in table.splitlines() if line.startswith(f"| {start}"))
+    return line.strip("|").split("|")[-1].strip()
+
+
+def test_the_best_of_our_methods_is_chosen_on_validation(tmp_path):
+    table = pd.read_csv(_results(tmp_path) / "compare" / "shakespeare.csv")
+    assert best_ours(table) == "sandwich"  # structural is better on test only
+
+
+def test_each_target_is_judged_against_its_goal(tmp_path):
+    table = shakespeare_targets(_results(tmp_path))
+    assert _result(table, "`sandwich` − plain training, full width, test") == "met"  # +0.010
+    for width in (64, 128, 256):
+        assert _result(table, f"width {width} − trained alone") == "met"  # +0.010
+    for width in (96, 192, 384):
+        assert _result(table, f"width {width} − MatFormer") == "met"  # -0.050, no spread
+    worse = shakespeare_targets(
+        _results(tmp_path / "b", sandwich_gap_at_128=0.03, between=0.0, full_gap=0.02)
+    )
+    assert _result(worse, "`sandwich` − plain training, full width, test") == "**missed**"
+    assert _result(worse, "width 128 − trained alone") == "**missed**"  # +0.040 > 0.03
+    assert _result(worse, "width 64 − trained alone") == "met"
+    assert _result(worse, "width 192 − MatFormer") == "**missed**"  # a tie is not better
+
+
+def test_equal_compute_runs_sit_beside_their_equal_step_runs(tmp_path):
+    table = shakespeare_compare_compute(_results(tmp_path))
+    lines = [line for line in table.splitlines() if line.startswith("| `sandwich`")]
+    assert len(lines) == 2
+    assert "3,000 steps" in lines[0] and "equal compute" in lines[1]
+    assert lines[0].endswith("| 1.635 ± 0.002 | 280 s |")  # width 512: 1.625 + 0.01
+    assert lines[1].endswith("| 1.675 ± 0.002 | 100 s |")  # 1.625 + 0.05
