@@ -4,7 +4,7 @@ RUN := $(UV) run --frozen
 PY := $(RUN) python
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint reproduce-mnist reproduce-lenet5 reproduce-shakespeare reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn reproduce-liif reproduce-liif-paper-rule reproduce-liif-plain reproduce-liif-from-plain reproduce-liif-from-plain-smallest trials-pointnet trials-liif trials-liif-recipes tune-mnist tune-lenet5-cuts tune-lenet5-baselines tune-lenet5 tune-shakespeare-runs tune-shakespeare continue-tune-shakespeare compaction-thresholds-lenet5 continue-tune-lenet5 compare-mnist-one-run compare-mnist-baselines compare-mnist compare-lenet5-one-run compare-lenet5-baselines compare-lenet5 continue-compare-lenet5 compare-shakespeare-runs compare-shakespeare continue-compare-shakespeare bench sweep-mnist render figures clean
+.PHONY: help setup test lint reproduce-mnist reproduce-lenet5 reproduce-shakespeare export-shakespeare reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn reproduce-liif reproduce-liif-paper-rule reproduce-liif-plain reproduce-liif-from-plain reproduce-liif-from-plain-smallest trials-pointnet trials-liif trials-liif-recipes tune-mnist tune-lenet5-cuts tune-lenet5-baselines tune-lenet5 tune-shakespeare-runs tune-shakespeare continue-tune-shakespeare compaction-thresholds-lenet5 continue-tune-lenet5 compare-mnist-one-run compare-mnist-baselines compare-mnist compare-lenet5-one-run compare-lenet5-baselines compare-lenet5 continue-compare-lenet5 compare-shakespeare-runs compare-shakespeare continue-compare-shakespeare bench sweep-mnist render figures clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -30,6 +30,15 @@ reproduce-lenet5: ## LeNet-5 on MNIST (#18): train once (cpu profile, ~5 min) an
 reproduce-shakespeare: ## character-level GPT on Tiny Shakespeare (#19): train once (cpu profile, 5.5 min with the sweep here) -> results/shakespeare/
 	$(PY) scripts/train.py experiment=shakespeare profile=cpu results_dir=results/shakespeare \
 		hydra.run.dir=outputs/reproduce/shakespeare
+
+SHAKESPEARE_EXPORTS := 8 64 128 256 512
+
+export-shakespeare: ## GPT (#19): export the committed run's checkpoint at a few widths (a plain GPT of nn.Linear, nn.LayerNorm, nn.Embedding), each checked against the truncated model -> results/shakespeare/export/w<width>.json
+	mkdir -p results/shakespeare/export
+	for w in $(SHAKESPEARE_EXPORTS); do \
+		$(PY) scripts/export.py checkpoint=outputs/reproduce/shakespeare/checkpoint.pt width=$$w out=outputs/export/shakespeare/w$$w || exit 1; \
+		cp outputs/export/shakespeare/w$$w/export.json results/shakespeare/export/w$$w.json; \
+	done
 
 reproduce-mnist-plain: ## MNIST baseline: the same run without dropout, truncated -> results/mnist/none/
 	$(PY) scripts/train.py experiment=mnist profile=cpu dropout=none results_dir=results/mnist/none \

@@ -9,6 +9,7 @@ import pytest
 from structural_dropout.lab.reports.render.shakespeare import (
     SHAKESPEARE_WIDTHS,
     latency_fit,
+    shakespeare_export,
     shakespeare_facts,
     shakespeare_latency,
     shakespeare_widths,
@@ -78,3 +79,18 @@ def test_latency_that_follows_the_work_meets_the_target_and_one_that_does_not_mi
     assert "R² 1.0000 (target ≥ 0.95: met)" in table and "0.50 µs fixed" in table
     flat = shakespeare_latency(_bench(tmp_path / "b", [1.0, 3.0, 1.0, 1.2]))
     assert "**missed**" in flat
+
+
+def test_an_export_whose_logits_drift_past_the_goal_reads_missed(tmp_path):
+    folder = tmp_path / "shakespeare" / "export"
+    folder.mkdir(parents=True)
+    for width, worst in ((8, 3e-6), (128, 2e-4)):
+        summary = {"width": width, "params": 1000 * width,
+                   "max_abs_diff": {"exported": 1e-7, "reloaded": 1e-7, "program": worst},
+                   "files": {"program": {"bytes": 2_000_000}}}  # fmt: skip
+        (folder / f"w{width}.json").write_text(json.dumps(summary))
+    table = shakespeare_export(tmp_path)
+    rows = [line for line in table.splitlines() if line.startswith("| 8 |") or
+            line.startswith("| 128 |")]  # fmt: skip
+    assert rows[0].endswith("| met |") and "3.0e-06" in rows[0]
+    assert rows[1].endswith("| **missed** |")

@@ -63,6 +63,7 @@ from .liif import (
 from .mnist import mnist_facts, mnist_seeds, mnist_seeds_cost, mnist_widths
 from .pointnet import pointnet_facts, pointnet_shared_bn, pointnet_trials, pointnet_widths
 from .shakespeare import (
+    shakespeare_export,
     shakespeare_facts,
     shakespeare_heads,
     shakespeare_latency,
@@ -97,6 +98,7 @@ TABLES: dict[str, Callable[[Path], str]] = {
         shakespeare_summary,
         shakespeare_heads,
         shakespeare_latency,
+        shakespeare_export,
         pointnet_widths,
         pointnet_facts,
         pointnet_trials,

@@ -14,6 +14,7 @@ from .format import at_widths, best_on_validation, count, full_width, markdown, 
 
 SHAKESPEARE_WIDTHS = [8, 32, 64, 128, 192, 256, 384, 512]  # MatFormer's 64, 128, 256 among them
 LATENCY_FIT_R2 = 0.95  # issue #19: latency per character at batch 1 scales with multiply-adds
+EXPORT_GOAL = 1e-4  # issue #19: an exported width's logits equal the truncated model's
 
 
 def _bits(nats: float) -> float:
@@ -127,4 +128,28 @@ def shakespeare_latency(results: Path) -> str:
     )  # fmt: skip
     header = ["width", "parameters", "multiply-adds per character (of full)",
               "latency per character (of full)", "fit: fixed + per multiply-add"]  # fmt: skip
+    return markdown(header, rows)
+
+
+def shakespeare_export(results: Path) -> str:
+    """``export/w<width>.json`` (``make export-shakespeare``): each exported width's parameters
+    and the largest logit difference from the truncated model (exported module, reloaded
+    weights, ``torch.export`` program) on the task's example window."""
+    exports = sorted((results / "shakespeare" / "export").glob("w*.json"),
+                     key=lambda p: int(p.stem[1:]))  # fmt: skip
+    if not exports:
+        raise FileNotFoundError("no shakespeare/export/w*.json: run make export-shakespeare")
+    rows = []
+    for path in exports:
+        summary = json.loads(path.read_text())
+        diff = summary["max_abs_diff"]
+        worst = max(diff.values())
+        rows.append(
+            [str(summary["width"]), count(summary["params"]),
+             *(f"{diff[k]:.1e}" for k in ("exported", "reloaded", "program")),
+             f"{summary['files']['program']['bytes'] / 1e6:.2f} MB",
+             "met" if worst <= EXPORT_GOAL else "**missed**"]
+        )  # fmt: skip
+    header = ["width", "parameters", "max abs logit diff: exported", "reloaded", "program",
+              "`model.pt2`", f"≤ {EXPORT_GOAL:g}"]  # fmt: skip
     return markdown(header, rows)
