@@ -192,8 +192,13 @@ def test_lenet5_smoke_trains_sweeps_and_exports_the_width_it_swept(tmp_path, fak
     assert df.loc[500, "params"] == 431_080 and df["params"].is_monotonic_increasing
     assert info["full_width"]["accuracy"] > 0.5  # the fake classes are easy; training did learn
     out = tmp_path / "export"
-    summary = export_checkpoint(tmp_path / "run" / "checkpoint.pt", 126, out)
+    summary = export_checkpoint(tmp_path / "run" / "checkpoint.pt", 126, out, onnx=True)
     assert summary["params"] == df.loc[126, "params"]
+    # the ONNX file beside: checked at the example's batch and at twice it, on the trained model
+    assert (out / "model.onnx").is_file() and summary["files"]["onnx"]["bytes"] > 0
+    assert max(summary["max_abs_diff"].values()) <= 1e-4
+    assert set(summary["max_abs_diff"]) == {"exported", "reloaded", "program", "onnx",
+                                            "onnx_batch_x2"}  # fmt: skip
     task = instantiate(config.task)
     task.setup(torch.device("cpu"))
     x, y = task.splits["test"]

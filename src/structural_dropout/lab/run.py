@@ -26,6 +26,7 @@ from ..export import export, load_export, save_export
 from ..io import atomic_write
 from ..layers.dropout import set_width
 from ..layers.transformer import export_shape, set_shape
+from ..onnx_export import onnx_max_abs_diff, save_onnx
 from .build import Run, build_run, rebuild
 from .checkpoint import load_checkpoint, write_json
 from .provenance import provenance, resolve_device, seed_everything, set_threads
@@ -225,11 +226,13 @@ def export_checkpoint(
     device: str = "cpu",
     ffn: int | None = None,
     heads: int | None = None,
+    onnx: bool = False,
 ) -> dict:
     """Export a saved model at ``width`` (None: full) to ``out_dir`` (``export.save_export``) and
     check the written program against the model; returns the summary written to
     ``export.json``. A transformer's feed-forward units and heads can be set apart instead of a
-    width (``ffn``, ``heads``: ``set_shape``).
+    width (``ffn``, ``heads``: ``set_shape``). ``onnx``: also ``model.onnx``, run by onnxruntime
+    on the example inputs and on them twice over (another batch size) against the model.
 
     A run swept with ``sweep.recalibrate_bn`` is exported with the BatchNorm statistics
     re-estimated at ``width``, as its sweep measured it.
@@ -265,6 +268,11 @@ def export_checkpoint(
             (candidate(*inputs) - expected).abs().max().item()
             for candidate in (dense, load_export(out_dir), program)
         ]
+    if onnx:
+        paths["onnx"] = save_onnx(dense, Path(out_dir) / "model.onnx", inputs)
+        doubled = tuple(torch.cat([x, x]) for x in inputs)
+        differences += [onnx_max_abs_diff(paths["onnx"], dense, batch)
+                        for batch in (inputs, doubled)]  # fmt: skip
     summary = {
         "checkpoint": str(checkpoint),
         "width": width,
@@ -272,7 +280,10 @@ def export_checkpoint(
         "params": sum(p.numel() for p in dense.parameters()),
         "params_full_model": sum(p.numel() for p in model.parameters()),
         "recalibrated_bn": recalibrate,
-        "max_abs_diff": dict(zip(["exported", "reloaded", "program"], differences, strict=True)),
+        "max_abs_diff": dict(
+            zip(["exported", "reloaded", "program", "onnx", "onnx_batch_x2"][: len(differences)],
+                differences, strict=True)
+        ),  # fmt: skip
         "files": {name: {"path": str(p), "bytes": p.stat().st_size} for name, p in paths.items()},
         "seed": run.config.seed,
         **provenance(device),
