@@ -29,6 +29,7 @@ from ..layers.transformer import export_shape, set_shape
 from ..onnx_export import onnx_max_abs_diff, save_onnx
 from .build import Run, build_run, rebuild
 from .checkpoint import load_checkpoint, write_json
+from .distributed import from_environment
 from .provenance import provenance, resolve_device, seed_everything, set_threads
 from .reports.plots import sweep_figures
 from .sweep import sweep, write_table
@@ -158,12 +159,20 @@ def train_and_sweep(config: DictConfig, out_dir: str | Path) -> dict:
     set_threads(job_threads(config))
     seed_everything(config.seed)
     device = resolve_device(config.device)
+    # Several processes (torchrun, a multi-task SLURM job): rank 0's run directory for all.
+    distributed = from_environment(OmegaConf.select(config, "distributed.cuts", default="same"),
+                                   device)  # fmt: skip
+    if distributed is not None:
+        device, out_dir = distributed.device(device), distributed.broadcast_path(out_dir)
     resolved = OmegaConf.to_container(config, resolve=True)
     finished = _finished_run(config, out_dir, resolved)
     if finished is not None:
         return finished
     info = {"config": resolved, "seed": config.seed, **provenance(device)}  # before any work
     run = build_run(config, device)
+    if distributed is not None:
+        distributed.broadcast_module(run.model)
+        info["distributed"] = distributed.describe()
     checkpoint = out_dir / "checkpoint.pt"
     resume = _resume_state(config, checkpoint, resolved)
     if resume is not None:
@@ -181,7 +190,12 @@ def train_and_sweep(config: DictConfig, out_dir: str | Path) -> dict:
             config=resolved,
             resume=resume,
             progress=config.progress,
+            distributed=distributed,
         )
+    if distributed is not None:
+        torch.distributed.destroy_process_group()  # no more collectives: rank 0 sweeps alone
+        if not distributed.main:
+            return {"rank": distributed.rank, "run_dir": str(out_dir)}
     # Every session's training time (a resumed run's history holds the earlier ones').
     info["train_seconds"] = round(
         history[-1]["seconds"] if history else time.perf_counter() - start, 2

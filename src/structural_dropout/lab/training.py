@@ -17,6 +17,7 @@ from torch import nn
 from ..layers.dropout import set_width
 from ..rules import Sandwich, sandwich_loss
 from .checkpoint import save_checkpoint
+from .distributed import Distributed
 from .logs import progress_bar
 from .provenance import native_bf16
 from .sweep import evaluate_at_width
@@ -187,6 +188,7 @@ def train(
     config: dict,
     resume: dict | None = None,
     progress: bool = True,
+    distributed: Distributed | None = None,
 ) -> list[dict]:
     """Train, validating and checkpointing as ``settings`` says; returns the validation history.
 
@@ -195,7 +197,10 @@ def train(
     run that was never interrupted. The scheduler is stepped once per epoch. A non-finite or
     diverging loss (``settings.divergence_factor``) stops training with an error; the last
     checkpoint written before it stays valid. Each validation is logged (``logging``).
+    ``distributed``: train on this rank's slice of every batch, the gradients averaged over the
+    ranks; only rank 0 writes the checkpoint (``lab/distributed.py``).
     """
+    main = distributed is None or distributed.main
     device_type = next(model.parameters()).device.type
     if settings.precision == "bf16" and device_type == "cpu" and native_bf16() is False:
         log.warning(
@@ -218,7 +223,7 @@ def train(
         total=settings.epochs * steps_per_epoch,
         initial=(first_epoch - 1) * steps_per_epoch,
         desc="train",
-        enabled=progress,
+        enabled=progress and main,
     )
     divergence = Divergence(settings.divergence_factor, checkpoint_path)
     log.info(
@@ -231,14 +236,22 @@ def train(
     start = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
     for epoch in range(first_epoch, settings.epochs + 1):
         model.train()
+        if distributed is not None:
+            distributed.seed_epoch(config["seed"], epoch)
         loss_sum, steps = 0.0, 0
         for batch in task.train_batches():
+            share = 1.0
+            if distributed is not None:
+                batch, share = distributed.shard(batch)
             with torch.autocast(device_type, torch.bfloat16, enabled=settings.precision == "bf16"):
                 loss = step_loss(model, task, batch, settings)
-            value = loss.item()
-            divergence.observe(value, f"epoch {epoch}, step {steps + 1}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if distributed is None:
+                value = loss.item()
+            else:  # the whole batch's gradient and loss on every rank
+                value = distributed.average_gradients(model.parameters(), loss, share)
+            divergence.observe(value, f"epoch {epoch}, step {steps + 1}")
             if settings.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
             optimizer.step()
@@ -270,7 +283,7 @@ def train(
                 _fmt(lr),
                 time.perf_counter() - start,
             )
-        if epoch % settings.checkpoint_every == 0 or last:
+        if main and (epoch % settings.checkpoint_every == 0 or last):
             save_checkpoint(
                 checkpoint_path,
                 model=model.state_dict(),
