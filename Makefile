@@ -4,7 +4,7 @@ RUN := $(UV) run --frozen
 PY := $(RUN) python
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint reproduce-mnist reproduce-lenet5 reproduce-shakespeare export-shakespeare reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn reproduce-liif reproduce-liif-paper-rule reproduce-liif-plain reproduce-liif-from-plain reproduce-liif-from-plain-smallest trials-pointnet trials-liif trials-liif-recipes tune-mnist tune-lenet5-cuts tune-lenet5-baselines tune-lenet5 tune-shakespeare-runs tune-shakespeare continue-tune-shakespeare compaction-thresholds-lenet5 continue-tune-lenet5 compare-mnist-one-run compare-mnist-baselines compare-mnist compare-lenet5-one-run compare-lenet5-baselines compare-lenet5 continue-compare-lenet5 compare-shakespeare-runs compare-shakespeare continue-compare-shakespeare bench sweep-mnist render figures clean
+.PHONY: help setup test lint reproduce-mnist reproduce-lenet5 reproduce-shakespeare export-shakespeare reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn reproduce-liif reproduce-liif-paper-rule reproduce-liif-plain reproduce-liif-from-plain reproduce-liif-from-plain-smallest trials-pointnet trials-liif trials-liif-recipes tune-mnist tune-lenet5-cuts tune-lenet5-baselines tune-lenet5 tune-shakespeare-runs tune-shakespeare continue-tune-shakespeare compaction-thresholds-lenet5 continue-tune-lenet5 compare-mnist-one-run compare-mnist-baselines compare-mnist compare-lenet5-one-run compare-lenet5-baselines compare-lenet5 continue-compare-lenet5 compare-shakespeare-runs compare-shakespeare continue-compare-shakespeare gpu-check bench sweep-mnist render figures clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -187,6 +187,9 @@ compare-shakespeare: compare-shakespeare-runs ## GPT (#19): the comparison's run
 
 continue-compare-shakespeare: ## GPT (#19): the committed comparison jobs back into multirun/compare_shakespeare, so that make compare-shakespeare skips them (resume=auto) and runs the rest
 	$(PY) scripts/keep_runs.py results/compare/shakespeare_jobs multirun/compare_shakespeare
+
+gpu-check: ## on a GPU machine first: every experiment's smoke run on CUDA, its training step timed at the paper profile, a 2-process DDP run with two GPUs -> results/gpu/gpu_check.json
+	$(PY) scripts/gpu_check.py
 
 bench: ## benchmarks behind the speed claims (~12 min) -> results/bench/bench.csv, widths.csv
 	$(PY) scripts/bench.py
