@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from structural_dropout import export, set_width
+from structural_dropout.onnx_export import onnx_run, save_onnx
 
 from .models import (
     char_gpt,
@@ -25,37 +30,61 @@ def multiply_adds(model: torch.nn.Module, x: torch.Tensor) -> int:
     return counter.get_total_flops() // 2
 
 
-@torch.inference_mode()
-def width_costs(widths: dict[str, list[int]], batches: dict[str, list[int]], min_run_time: float):
-    """Rows ``model, width, params, macs_per_sample, batch, latency_ms`` of each exported width
-    (for PointNet a sample is one cloud of 1024 points; for the LIIF decoder one query of one
-    ensemble corner: a pixel takes four; for LeNet-5 one 28x28 image; for the character GPT one
-    window of its full context, 128 characters: per character, divide by 128)."""
+def width_costs(
+    widths: dict[str, list[int]],
+    batches: dict[str, list[int]],
+    min_run_time: float,
+    onnx: Sequence[str] = (),
+):
+    """Rows ``model, width, params, macs_per_sample, batch, latency_ms, onnxruntime_ms,
+    onnx_max_abs_diff`` of each exported width (for PointNet a sample is one cloud of 1024
+    points; for the LIIF decoder one query of one ensemble corner: a pixel takes four; for LeNet-5
+    one 28x28 image; for the character GPT one window of its full context, 128 characters: per
+    character, divide by 128). For the models named in ``onnx``, the same exported model also as
+    ONNX, run by onnxruntime with torch's thread count (empty cells for the others)."""
     rows = []
     for name, chosen in widths.items():
         builders = {"pointnet": pointnet, "lenet5": lenet5, "char_gpt": char_gpt}
         model = builders[name]() if name in builders else structural_mlp(name).eval()
         for width in chosen:
             set_width(model, width)
-            exported = export(model, width)
+            with torch.inference_mode():
+                exported = export(model, width)
+                macs = multiply_adds(exported, example_input(name, 2)) // 2
             params = sum(p.numel() for p in exported.parameters())
-            macs = multiply_adds(exported, example_input(name, 2)) // 2
+            session = _onnx_session(exported, name) if name in onnx else None
             for batch in batches[name]:
                 x = example_input(name, batch)
-                seconds = seconds_per_call(
-                    lambda exported=exported, x=x: exported(x), min_run_time, fastest=True
-                )
-                rows.append(
-                    {
-                        "model": name,
-                        "width": width,
-                        "params": params,
-                        "macs_per_sample": macs,
-                        "batch": batch,
-                        "latency_ms": seconds * 1e3,
-                    }
-                )
+                with torch.inference_mode():
+                    seconds = seconds_per_call(
+                        lambda exported=exported, x=x: exported(x), min_run_time, fastest=True
+                    )
+                row = {"model": name, "width": width, "params": params,
+                       "macs_per_sample": macs, "batch": batch, "latency_ms": seconds * 1e3,
+                       "onnxruntime_ms": None, "onnx_max_abs_diff": None}  # fmt: skip
+                if session is not None:
+                    feed = {session.get_inputs()[0].name: x.numpy()}
+                    runtime = seconds_per_call(lambda s=session, f=feed: s.run(None, f),
+                                               min_run_time, fastest=True)  # fmt: skip
+                    (output,) = onnx_run(session, (x,))
+                    with torch.inference_mode():
+                        diff = (output - exported(x)).abs().max().item()
+                    row |= {"onnxruntime_ms": runtime * 1e3, "onnx_max_abs_diff": diff}
+                rows.append(row)
     return rows
+
+
+def _onnx_session(exported: torch.nn.Module, name: str):
+    """``exported`` as ONNX (a temporary file), in an onnxruntime session that uses as many
+    threads as torch does, so that the two runtimes are timed on the same cores."""
+    import onnxruntime as ort  # the onnx extra
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = save_onnx(exported, Path(folder) / "model.onnx", (example_input(name, 2),))
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 @torch.inference_mode()

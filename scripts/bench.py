@@ -124,6 +124,7 @@ def main(config: DictConfig) -> None:
             OmegaConf.to_container(config.widths.widths),
             OmegaConf.to_container(config.widths.batches),
             min_run_time,
+            list(config.widths.onnx),
         )
     )
     pruned = pd.DataFrame(

@@ -38,6 +38,7 @@ def test_bench_writes_both_tables(tmp_path, fake_mnist):
         "widths.widths.liif_decoder=[9]",
         "widths.widths.lenet5=[127]",
         "widths.widths.char_gpt=[8,64]",
+        "widths.onnx=[mnist_mlp]",
         "lenet5_small_vs_full.batches=[2]",
         "method_step_vs_plain.methods=[nested_distill]",
         "method_step_vs_plain.overrides=['task.val_size=200']",
@@ -69,7 +70,12 @@ def test_bench_writes_both_tables(tmp_path, fake_mnist):
         "macs_per_sample",
         "batch",
         "latency_ms",
+        "onnxruntime_ms",
+        "onnx_max_abs_diff",
     ]
+    onnx = widths.dropna(subset=["onnxruntime_ms"])  # the models asked for, no other
+    assert set(onnx.model) == {"mnist_mlp"} and (onnx.onnxruntime_ms > 0).all()
+    assert (onnx.onnx_max_abs_diff <= 1e-4).all()
     mlp = widths[widths.model == "mnist_mlp"].set_index("width")
     for w in (5, 256):  # 784 -> w -> w -> 10, biases included in params only
         assert mlp.macs_per_sample[w].min() == 784 * w + w * w + w * 10

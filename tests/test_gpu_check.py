@@ -13,8 +13,8 @@ from conftest import REPO
 
 def _check(data_dir, out, *args):
     env = os.environ | {"STRUCTURAL_DROPOUT_DATA": str(data_dir)}
-    return subprocess.run([sys.executable, "scripts/gpu_check.py", "--out", str(out), *args],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    command = [sys.executable, "scripts/gpu_check.py", "--out", str(out), *args]
+    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
 
 
 def test_the_check_runs_on_the_cpu_and_reports_missing_data_as_skipped(tmp_path, fake_mnist):

@@ -96,13 +96,17 @@ def bench_widths(results: Path) -> str:
         full_macs = group["macs_per_sample"].max()
         batches = sorted(group["batch"].unique())
         for width, at in group.groupby("width"):
-            latency = at.set_index("batch")["latency_ms"]
+            at = at.set_index("batch")
             first = at.iloc[0]
             share = percent(first["macs_per_sample"] / full_macs)
+            runtime = at.get("onnxruntime_ms", pd.Series(index=at.index, dtype=float))
             rows.append(
                 [model, str(width), count(first["params"]),
                  f"{count(first['macs_per_sample'])} ({share})",
-                 ", ".join(f"{latency[b]:.3g} ms (batch {b})" for b in batches)]
+                 ", ".join(f"{at.loc[b, 'latency_ms']:.3g} ms (batch {b})" for b in batches),
+                 ", ".join("not timed" if pd.isna(runtime[b]) else f"{runtime[b]:.3g} ms"
+                           for b in batches)]
             )  # fmt: skip
-    header = ["model", "width", "parameters", "multiply-adds per sample (of full)", "latency"]
+    header = ["model", "width", "parameters", "multiply-adds per sample (of full)",
+              "latency (PyTorch)", "onnxruntime, same batches"]  # fmt: skip
     return markdown(header, rows)
