@@ -121,7 +121,7 @@ compaction-thresholds-lenet5: ## LeNet-5 (#18): Dropout Compaction's tuning runs
 continue-tune-lenet5: ## LeNet-5 (#18): the committed tuning jobs back into multirun/tune_lenet5, so that make tune-lenet5 skips them (resume=auto) and runs the rest
 	$(PY) scripts/keep_runs.py results/lenet5/tuning_jobs multirun/tune_lenet5
 
-TUNE_SHAKESPEARE := none structural sandwich matformer none_wd structural_p sandwich_lb matformer_distill
+TUNE_SHAKESPEARE := none structural sandwich none_wd structural_p matformer sandwich_lb matformer_distill
 
 tune-shakespeare-runs: ## GPT (#19): 3 trials per method (2 learning rates, then a knob of its own at the better), seed 0, on validation (configs/grid/tune_shakespeare_*.yaml; 12 runs, ~3.5 h here; resumable)
 	for method in $(TUNE_SHAKESPEARE); do \
