@@ -4,8 +4,8 @@ Three rooms, dependencies pointing one way:
 
 - the core (this package's top level; imports torch only): the layer (``layers``), its knobs
   (``spec``), truncatable layers and the protocol they implement (``truncatable``), parameter
-  counting (``params``), export (``export``), BatchNorm recalibration (``batchnorm``) and the
-  multi-width training rules (``rules``);
+  counting (``params``), export (``export``; ONNX: ``onnx_export``), BatchNorm recalibration
+  (``batchnorm``) and the multi-width training rules (``rules``);
 - ``structural_dropout.baselines``: the methods we compare against (Dropout Compaction, Drop
   Pruning, unit sorting), built on the core;
 - ``structural_dropout.lab``: the experiment harness (Hydra, pandas, matplotlib): building a run
@@ -34,6 +34,7 @@ from .layers.transformer import (
     set_shape,
     shape_params,
 )
+from .onnx_export import onnx_max_abs_diff, save_onnx
 from .params import count_params
 from .rules import Sandwich, sandwich_loss
 from .spec import PLAIN, CutSettings, DropoutSpec
@@ -62,9 +63,11 @@ __all__ = [
     "fixed_cut",
     "load_export",
     "model_width",
+    "onnx_max_abs_diff",
     "recalibrated_norms",
     "sandwich_loss",
     "save_export",
+    "save_onnx",
     "set_shape",
     "set_width",
     "shape_params",
