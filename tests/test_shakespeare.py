@@ -69,7 +69,7 @@ def test_smoke_run_sweeps_widths_and_heads_that_export_to_what_they_scored(tmp_p
     assert (tmp_path / "run" / "loss_vs_width.png").stat().st_size > 1000
     widths = pd.read_csv(tmp_path / "run" / "sweep.csv").set_index("width")
     heads = pd.read_csv(tmp_path / "run" / "heads.csv").set_index("heads")
-    assert widths.index.tolist() == [1, 33, 64] and heads.index.tolist() == [1, 2]
+    assert widths.index.tolist() == [8, 40, 64] and heads.index.tolist() == [1, 2]  # from 8
     assert list(widths.columns) == ["params", "val_loss", "loss"]
     assert info["full_width"]["loss"] < math.log(vocab)  # below a uniform guess: it learned
     assert widths.loc[64, "loss"] == heads.loc[2, "loss"]  # both sweeps end at the full model
@@ -79,7 +79,7 @@ def test_smoke_run_sweeps_widths_and_heads_that_export_to_what_they_scored(tmp_p
     model = run.model.eval()
     x, y = run.task.prepare_eval(model, "test")
     for dense, params, loss in (
-        (export(model, 33), widths.loc[33, "params"], widths.loc[33, "loss"]),
+        (export(model, 40), widths.loc[40, "params"], widths.loc[40, "loss"]),
         (export_shape(model, heads=1), heads.loc[1, "params"], heads.loc[1, "loss"]),
     ):
         assert sum(p.numel() for p in dense.parameters()) == params
