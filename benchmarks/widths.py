@@ -10,7 +10,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from structural_dropout import export, set_width
-from structural_dropout.onnx_export import onnx_run, save_onnx
+from structural_dropout.onnx_export import onnx_run, onnx_session, save_onnx
 
 from .models import (
     char_gpt,
@@ -75,16 +75,10 @@ def width_costs(
 
 
 def _onnx_session(exported: torch.nn.Module, name: str):
-    """``exported`` as ONNX (a temporary file), in an onnxruntime session that uses as many
-    threads as torch does, so that the two runtimes are timed on the same cores."""
-    import onnxruntime as ort  # the onnx extra
-
+    """``exported`` as ONNX (a temporary file) in an onnxruntime session with torch's threads."""
     with tempfile.TemporaryDirectory() as folder:
         path = save_onnx(exported, Path(folder) / "model.onnx", (example_input(name, 2),))
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = torch.get_num_threads()
-        options.inter_op_num_threads = 1
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return onnx_session(path, threads=torch.get_num_threads())
 
 
 @torch.inference_mode()

@@ -58,10 +58,14 @@ def save_onnx(
     return path
 
 
-def onnx_session(path: str | Path):
-    """An onnxruntime session of ``path`` on the CPU."""
+def onnx_session(path: str | Path, threads: int | None = None):
+    """An onnxruntime session of ``path`` on the CPU (``threads``: its intra-op threads, e.g.
+    torch's, so that both runtimes are timed on the same cores; None: onnxruntime's default)."""
     (ort,) = _require("onnxruntime")
-    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def onnx_run(session, inputs: Sequence[Tensor]) -> list[Tensor]:

@@ -151,11 +151,14 @@ def headline(table: pd.DataFrame, min_width: int = 16) -> pd.DataFrame:
     ]
 
 
-def paired_gaps(table: pd.DataFrame, method: str, reference: str) -> pd.DataFrame:
-    """At each width both methods have, ``method``'s test score minus ``reference``'s (for a loss,
-    below zero is better), paired by seed: mean, standard error over the seeds they share, and
-    whether the gap is larger than twice its standard error (the bar for a claim)."""
-    metric = metric_columns(table)[1]
+def paired_gaps(
+    table: pd.DataFrame, method: str, reference: str, column: str | None = None
+) -> pd.DataFrame:
+    """At each width both methods have, ``method``'s test score (or ``column``'s: a validation
+    one) minus ``reference``'s (for a loss, below zero is better), paired by seed: mean, standard
+    error over the seeds they share, and whether the gap is larger than twice its standard error
+    (the bar for a claim)."""
+    metric = column or metric_columns(table)[1]
     pick = ["seed", "width", metric]
     ours = table.loc[table["method"] == method, pick]
     theirs = table.loc[table["method"] == reference, pick]

@@ -64,14 +64,6 @@ def shakespeare_compare_methods(results: Path) -> str:
     return markdown(header, rows)
 
 
-def _full_width_gap(table: pd.DataFrame, method: str, column: str) -> pd.Series:
-    """``method`` minus plain training at full width on ``column``, paired by seed."""
-    full = int(table["width"].max())
-    at = table[table["width"] == full].pivot_table(index="seed", columns="method", values=column)
-    gap = (at[method] - at["none"]).dropna()
-    return pd.Series({"mean": gap.mean(), "se": gap.std() / len(gap) ** 0.5, "seeds": len(gap)})
-
-
 def shakespeare_targets(results: Path) -> str:
     """Issue #19's targets for this library's best one-run method on validation, each against
     its goal, paired by seed: full width against plain training (validation and test); each
@@ -80,27 +72,25 @@ def shakespeare_targets(results: Path) -> str:
     table = _table(results)
     method = best_ours(table)
 
-    def verdict(ok: bool) -> str:
-        return "met" if ok else "**missed**"
+    def row(label: str, gap: pd.Series, goal: str, met: bool) -> list[str]:
+        return [label, signed_nats(gap["mean"], gap["se"]), goal, "met" if met else "**missed**"]
 
+    full = int(table["width"].max())
     rows = []
     for column, split in (("val_loss", "validation"), ("loss", "test")):
-        gap = _full_width_gap(table, method, column)
-        rows.append([f"`{method}` − plain training, full width, {split}",
-                     signed_nats(gap["mean"], gap["se"]), f"≤ +{FULL_GOAL}",
-                     verdict(gap["mean"] <= FULL_GOAL)])  # fmt: skip
+        gap = paired_gaps(table, method, "none", column).set_index("width").loc[full]
+        rows.append(row(f"`{method}` − plain training, full width, {split}", gap,
+                        f"≤ +{FULL_GOAL}", gap["mean"] <= FULL_GOAL))  # fmt: skip
     alone = paired_gaps(table, method, "independent").set_index("width")
     for width in GRANULARITIES:
         gap = alone.loc[width]
-        rows.append([f"width {width} − trained alone at {width}, test",
-                     signed_nats(gap["mean"], gap["se"]), f"≤ +{GRANULARITY_GOAL}",
-                     verdict(gap["mean"] <= GRANULARITY_GOAL)])  # fmt: skip
+        rows.append(row(f"width {width} − trained alone at {width}, test", gap,
+                        f"≤ +{GRANULARITY_GOAL}", gap["mean"] <= GRANULARITY_GOAL))  # fmt: skip
     matformer = paired_gaps(table, method, "matformer").set_index("width")
     for width in BETWEEN:
         gap = matformer.loc[width]
-        better = gap["mean"] < 0 and bool(gap["significant"])
-        rows.append([f"width {width} − MatFormer's rule, test", signed_nats(gap["mean"], gap["se"]),
-                     "< 0, beyond 2 SE", verdict(better)])  # fmt: skip
+        rows.append(row(f"width {width} − MatFormer's rule, test", gap, "< 0, beyond 2 SE",
+                        gap["mean"] < 0 and bool(gap["significant"])))  # fmt: skip
     header = ["target (`compare/shakespeare.csv`, nats, paired by seed)", "measured", "goal",
               "result"]  # fmt: skip
     return markdown(header, rows)
