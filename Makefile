@@ -4,7 +4,7 @@ RUN := $(UV) run --frozen
 PY := $(RUN) python
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint reproduce-mnist reproduce-lenet5 reproduce-shakespeare export-shakespeare reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn reproduce-liif reproduce-liif-paper-rule reproduce-liif-plain reproduce-liif-from-plain reproduce-liif-from-plain-smallest trials-pointnet trials-liif trials-liif-recipes tune-mnist tune-lenet5-cuts tune-lenet5-baselines tune-lenet5 tune-shakespeare-runs tune-shakespeare continue-tune-shakespeare compaction-thresholds-lenet5 continue-tune-lenet5 compare-mnist-one-run compare-mnist-baselines compare-mnist compare-lenet5-one-run compare-lenet5-baselines compare-lenet5 continue-compare-lenet5 compare-shakespeare-runs compare-shakespeare continue-compare-shakespeare gpu-check bench sweep-mnist render figures clean
+.PHONY: help setup test lint reproduce-mnist reproduce-lenet5 reproduce-shakespeare export-shakespeare reproduce-mnist-plain reproduce-pointnet reproduce-pointnet-shared-bn reproduce-liif reproduce-liif-paper-rule reproduce-liif-plain reproduce-liif-from-plain reproduce-liif-from-plain-smallest trials-pointnet trials-liif trials-liif-recipes tune-mnist tune-lenet5-cuts tune-lenet5-baselines tune-lenet5 tune-shakespeare-runs tune-shakespeare continue-tune-shakespeare compaction-thresholds-lenet5 continue-tune-lenet5 compare-mnist-one-run compare-mnist-baselines compare-mnist compare-lenet5-one-run compare-lenet5-baselines compare-lenet5 continue-compare-lenet5 compare-shakespeare-runs compare-shakespeare continue-compare-shakespeare ddp-cuts-mnist gpu-check bench sweep-mnist render figures clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -174,9 +174,9 @@ compare-lenet5: compare-lenet5-one-run compare-lenet5-baselines ## LeNet-5 (#18)
 continue-compare-lenet5: ## LeNet-5 (#18): the committed comparison jobs back into multirun/compare_lenet5, so that make compare-lenet5 skips them (resume=auto) and runs the rest
 	$(PY) scripts/keep_runs.py results/compare/lenet5_jobs multirun/compare_lenet5
 
-COMPARE_SHAKESPEARE := independent sandwich matformer none structural sandwich_equal_compute matformer_equal_compute
+COMPARE_SHAKESPEARE := independent sandwich matformer none structural sandwich_equal_compute matformer_equal_compute structural_equal_compute
 
-compare-shakespeare-runs: ## GPT (#19) final comparison, seeds 1-3 at each method's tuned learning rate: separately trained GPTs at MatFormer's granularities, the best one-run method, MatFormer, plain, the paper's rule, and the two many-widths rules at the one-cut rules' compute (make tune-shakespeare first; resumable)
+compare-shakespeare-runs: ## GPT (#19) final comparison, seeds 1-3 at each method's tuned learning rate: separately trained GPTs at MatFormer's granularities, the best one-run method, MatFormer, plain, the paper's rule, then the three rules at plain training's compute (make tune-shakespeare first; ~6 h here; resumable)
 	for part in $(COMPARE_SHAKESPEARE); do \
 		$(PY) scripts/train.py grid=compare_shakespeare_$$part hydra.sweep.dir=multirun/compare_shakespeare/$$part || exit 1; \
 	done
@@ -193,6 +193,14 @@ gpu-check: ## on a GPU machine first: every experiment's smoke run on CUDA, its 
 
 bench: ## benchmarks behind the speed claims (~12 min) -> results/bench/bench.csv, widths.csv
 	$(PY) scripts/bench.py
+
+ddp-cuts-mnist: ## #20: what each rank's cut should be, measured: MNIST's cpu profile over 2 processes (torchrun, gloo), +distributed.cuts same vs per_rank, seeds 1-3, one run at a time (~15 min; resumable) -> results/mnist/ddp_cuts.csv
+	for cuts in same per_rank; do for seed in 1 2 3; do \
+		$(RUN) torchrun --standalone --nproc_per_node=2 scripts/train.py experiment=mnist profile=cpu \
+			+distributed.cuts=$$cuts seed=$$seed resume=auto progress=false \
+			hydra.run.dir=multirun/ddp_cuts_mnist/$${cuts}_$$seed || exit 1; \
+	done; done
+	$(PY) scripts/aggregate.py multirun/ddp_cuts_mnist results/mnist/ddp_cuts.csv
 
 sweep-mnist: ## MNIST: 5 seeds x p in {0,0.25,0.5,1}, 2 runs at a time (~33 min) -> results/mnist/seeds.csv
 	$(PY) scripts/train.py grid=mnist_seeds hydra.sweep.dir=multirun/mnist_seeds

@@ -210,3 +210,21 @@ def test_plain_training_is_chosen_on_its_full_width(tmp_path):
     table = tuning_table(tmp_path).set_index(["method", "setting"])
     assert table.loc[("none", "lr=0.002"), "chosen"]  # full width 1.4 < 1.5
     assert table.loc[("structural", "lr=0.001"), "chosen"]  # mean 1.75 < 2.2
+
+
+def test_the_gpt_grids_are_the_committed_tunings_choices():
+    """configs/grid/compare_shakespeare_<method>.yaml hold what results/shakespeare/tuning.csv
+    chose (one job at a time), and the hand-written independent part trains at plain training's
+    chosen setting: retune plain training without editing it, and this fails."""
+    table = pd.read_csv(REPO / "results" / "shakespeare" / "tuning.csv")
+    grids = final_grids(table, "results/shakespeare/tuning.csv", n_jobs=1)
+    assert len(grids) == table["method"].nunique() == 4
+    for name, text in grids.items():
+        assert (REPO / "configs" / "grid" / name).read_text() == text, name
+    plain = yaml.safe_load(grids["compare_shakespeare_none.yaml"])["hydra"]["sweeper"]["params"]
+    grid = REPO / "configs" / "grid" / "compare_shakespeare_independent.yaml"
+    independent = yaml.safe_load(grid.read_text())["hydra"]["sweeper"]["params"]
+    assert independent["method"] == "independent"
+    shared = {k: v for k, v in plain.items() if k not in {"method", "seed"}}
+    assert {k: independent[k] for k in shared} == shared
+    assert independent["seed"] == plain["seed"]
