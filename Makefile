@@ -174,7 +174,7 @@ compare-lenet5: compare-lenet5-one-run compare-lenet5-baselines ## LeNet-5 (#18)
 continue-compare-lenet5: ## LeNet-5 (#18): the committed comparison jobs back into multirun/compare_lenet5, so that make compare-lenet5 skips them (resume=auto) and runs the rest
 	$(PY) scripts/keep_runs.py results/compare/lenet5_jobs multirun/compare_lenet5
 
-COMPARE_SHAKESPEARE := independent sandwich matformer none structural sandwich_equal_compute matformer_equal_compute structural_equal_compute
+COMPARE_SHAKESPEARE := independent sandwich matformer none structural
 
 compare-shakespeare-runs: ## GPT (#19) final comparison, seeds 1-3 at each method's tuned learning rate: separately trained GPTs at MatFormer's granularities, the best one-run method, MatFormer, plain, the paper's rule, then the three rules at plain training's compute (make tune-shakespeare first; ~6 h here; resumable)
 	for part in $(COMPARE_SHAKESPEARE); do \
