@@ -27,8 +27,8 @@ def _gap_row(text: str) -> list[str]:
 
 def test_each_mode_has_a_row_and_the_pairs_cancel_the_seed(tmp_path):
     text = mnist_ddp_cuts(_results(tmp_path, gap=0.02))
-    assert "| `same` | 90.20 ± 0.10%" in text  # mean and std over seeds 1-3 at width 8
-    assert "| `per_rank` | 92.20 ± 0.10%" in text
+    assert "| `same` | 90.20 ± 0.10 |" in text  # mean and std over seeds 1-3 at width 8
+    assert "| `per_rank` | 92.20 ± 0.10 |" in text
     cells = _gap_row(text)
     # width 8: +2 points exactly in every pair (SE 0): beyond twice its SE, bold; elsewhere 0
     assert cells[1] == "**+2.00 ± 0.00**"

@@ -9,7 +9,16 @@ import pandas as pd
 from ...sweep import read_table
 from ..compare import paired_gaps
 from .comparison import signed_points
-from .format import at_widths, best_on_validation, count, markdown, percent, runs_cost, sweep_rows
+from .format import (
+    at_widths,
+    best_on_validation,
+    count,
+    markdown,
+    mean_std,
+    percent,
+    runs_cost,
+    sweep_rows,
+)
 
 
 def mnist_widths(results: Path) -> str:
@@ -74,31 +83,26 @@ DDP_CUT_WIDTHS = [8, 16, 32, 64, 256]
 
 def mnist_ddp_cuts(results: Path) -> str:
     """The cpu profile over 2 processes with each rank's cut the same or its own (issue #20):
-    test accuracy, mean ± std over seeds, at a few widths and over every width; then ``per_rank``
-    minus ``same``, paired by seed (mean ± standard error; **bold** beyond twice it)."""
+    test accuracy in %, mean ± std over seeds, at a few widths and over every width; then
+    ``per_rank`` minus ``same``, paired by seed (mean ± standard error; **bold** beyond twice it).
+    """
     table = pd.read_csv(results / "mnist" / "ddp_cuts.csv").rename(columns={"cuts": "method"})
-    means = table.groupby(["method", "seed"])["accuracy"].mean().rename("accuracy").reset_index()
+    # each run's mean over every width, as one pseudo-width (0) that paired_gaps can pair
+    means = table.groupby(["method", "seed"])["accuracy"].mean().reset_index().assign(width=0)
     rows = []
     for mode, group in table.groupby("method"):
-        stats = group.groupby("width")["accuracy"].agg(["mean", "std"])
-        over = means.loc[means["method"] == mode, "accuracy"]
-        cells = [f"{100 * stats.loc[w, 'mean']:.2f} ± {100 * stats.loc[w, 'std']:.2f}%"
-                 for w in DDP_CUT_WIDTHS]  # fmt: skip
-        rows.append([f"`{mode}`", *cells, f"{100 * over.mean():.2f} ± {100 * over.std():.2f}%",
-                     group["seed"].nunique()])  # fmt: skip
+        cells = [mean_std(group.loc[group["width"] == w, "accuracy"]) for w in DDP_CUT_WIDTHS]
+        over = mean_std(means.loc[means["method"] == mode, "accuracy"])
+        rows.append([f"`{mode}`", *cells, over, group["seed"].nunique()])
     gaps = paired_gaps(table, "per_rank", "same").set_index("width")
-    mean_gap = paired_gaps(means.assign(width=0), "per_rank", "same").iloc[0]
-    cells = [_gap_cell(gaps.loc[w]) for w in (*DDP_CUT_WIDTHS,)] + [_gap_cell(mean_gap)]
+    cells = [_gap_cell(gaps.loc[w]) for w in DDP_CUT_WIDTHS]
+    cells.append(_gap_cell(paired_gaps(means, "per_rank", "same").iloc[0]))
     rows.append(["`per_rank` − `same`, points", *cells, int(gaps["seeds"].min())])
-    header = ["cuts (2 processes)", *(f"width {w}" for w in DDP_CUT_WIDTHS), "every width",
-              "seeds"]  # fmt: skip
+    header = ["cuts (2 processes), test %", *(f"width {w}" for w in DDP_CUT_WIDTHS),
+              "every width", "seeds"]  # fmt: skip
     return markdown(header, rows)
 
 
 def _gap_cell(gap: pd.Series) -> str:
     text = signed_points(gap["mean"], gap["se"])
     return f"**{text}**" if gap["significant"] else text
-
-
-def mnist_ddp_cuts_cost(results: Path) -> str:
-    return runs_cost(results / "mnist" / "ddp_cuts_runs.json", "ddp-cuts-mnist")
