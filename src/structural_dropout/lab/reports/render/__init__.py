@@ -70,6 +70,7 @@ from .shakespeare import (
     shakespeare_summary,
     shakespeare_widths,
 )
+from .shakespeare_compare import shakespeare_tuning_cost, shakespeare_tuning_trials
 
 BLOCK = re.compile(r"(<!-- table: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /table -->)", re.S)
 
@@ -99,6 +100,8 @@ TABLES: dict[str, Callable[[Path], str]] = {
         shakespeare_heads,
         shakespeare_latency,
         shakespeare_export,
+        shakespeare_tuning_trials,
+        shakespeare_tuning_cost,
         pointnet_widths,
         pointnet_facts,
         pointnet_trials,
