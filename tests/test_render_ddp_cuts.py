@@ -5,12 +5,13 @@ import pandas as pd
 from structural_dropout.lab.reports.render.mnist import DDP_CUT_WIDTHS, mnist_ddp_cuts
 
 
-def _results(tmp_path, gap: float):
-    """``per_rank`` is ``gap`` better than ``same`` at width 8 only; each seed shifts both."""
+def _results(tmp_path, gap: float, val_gap: float = 0.0):
+    """``per_rank`` is ``gap`` better than ``same`` at width 8 only (on validation: ``val_gap``,
+    at width 16 only); each seed shifts both."""
     rows = [
         {"run": f"{cuts}_{seed}", "cuts": cuts, "seed": seed, "width": w, "params": 10 * w,
-         "val_accuracy": 0.9, "accuracy": 0.9 + 0.001 * seed + (gap if cuts == "per_rank" and w == 8
-                                                               else 0.0)}
+         "val_accuracy": 0.9 + (val_gap if cuts == "per_rank" and w == 16 else 0.0),
+         "accuracy": 0.9 + 0.001 * seed + (gap if cuts == "per_rank" and w == 8 else 0.0)}
         for cuts in ("same", "per_rank")
         for seed in (1, 2, 3)
         for w in [*DDP_CUT_WIDTHS, 100]
@@ -20,8 +21,8 @@ def _results(tmp_path, gap: float):
     return tmp_path
 
 
-def _gap_row(text: str) -> list[str]:
-    line = next(row for row in text.splitlines() if "− `same`" in row)
+def _gap_row(text: str, split: str = "test") -> list[str]:
+    line = next(row for row in text.splitlines() if f"− `same`, points, {split}" in row)
     return [cell.strip() for cell in line.strip("|").split("|")]
 
 
@@ -41,3 +42,9 @@ def test_each_mode_has_a_row_and_the_pairs_cancel_the_seed(tmp_path):
 def test_no_gap_is_not_bold(tmp_path):
     cells = _gap_row(mnist_ddp_cuts(_results(tmp_path, gap=0.0)))
     assert not any("**" in cell for cell in cells)
+
+
+def test_the_validation_row_pairs_the_validation_column(tmp_path):
+    text = mnist_ddp_cuts(_results(tmp_path, gap=0.0, val_gap=0.01))
+    assert _gap_row(text, "validation")[1:3] == ["+0.00 ± 0.00", "**+1.00 ± 0.00**"]
+    assert not any("**" in cell for cell in _gap_row(text, "test"))

@@ -60,7 +60,14 @@ from .liif import (
     liif_target_seeds,
     liif_trials,
 )
-from .mnist import mnist_facts, mnist_seeds, mnist_seeds_cost, mnist_widths
+from .mnist import (
+    mnist_ddp_cuts,
+    mnist_ddp_cuts_cost,
+    mnist_facts,
+    mnist_seeds,
+    mnist_seeds_cost,
+    mnist_widths,
+)
 from .pointnet import pointnet_facts, pointnet_shared_bn, pointnet_trials, pointnet_widths
 from .shakespeare import (
     shakespeare_export,
@@ -82,6 +89,8 @@ TABLES: dict[str, Callable[[Path], str]] = {
         mnist_facts,
         mnist_seeds,
         mnist_seeds_cost,
+        mnist_ddp_cuts,
+        mnist_ddp_cuts_cost,
         lenet5_widths,
         lenet5_facts,
         lenet5_tuning,

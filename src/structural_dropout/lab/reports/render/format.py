@@ -127,7 +127,7 @@ def runs_cost(runs_file: Path, target: str) -> str:
         ["runs", len(runs)],
         ["runs per commit", ", ".join(f"{c}: {n}" for c, n in commits.items())],
         ["runs per processor", ", ".join(f"{c}: {n}" for c, n in processors.items())],
-        ["threads per run (two runs side by side)", ", ".join(map(str, threads))],
+        ["torch threads per run (per process)", ", ".join(map(str, threads))],
         ["training time, all runs", f"{sum(r['train_seconds'] for r in runs) / 60:.0f} min"],
         ["wall time while any run ran", f"{wall / 60:.0f} min"],
     ]

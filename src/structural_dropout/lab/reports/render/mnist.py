@@ -84,7 +84,8 @@ DDP_CUT_WIDTHS = [8, 16, 32, 64, 256]
 def mnist_ddp_cuts(results: Path) -> str:
     """The cpu profile over 2 processes with each rank's cut the same or its own (issue #20):
     test accuracy in %, mean ± std over seeds, at a few widths and over every width; then
-    ``per_rank`` minus ``same``, paired by seed (mean ± standard error; **bold** beyond twice it).
+    ``per_rank`` minus ``same``, paired by seed (mean ± standard error; **bold** beyond twice it),
+    on test and on validation (the split a choice between the two reads).
     """
     table = pd.read_csv(results / "mnist" / "ddp_cuts.csv").rename(columns={"cuts": "method"})
     # each run's mean over every width, as one pseudo-width (0) that paired_gaps can pair
@@ -94,10 +95,12 @@ def mnist_ddp_cuts(results: Path) -> str:
         cells = [mean_std(group.loc[group["width"] == w, "accuracy"]) for w in DDP_CUT_WIDTHS]
         over = mean_std(means.loc[means["method"] == mode, "accuracy"])
         rows.append([f"`{mode}`", *cells, over, group["seed"].nunique()])
-    gaps = paired_gaps(table, "per_rank", "same").set_index("width")
-    cells = [_gap_cell(gaps.loc[w]) for w in DDP_CUT_WIDTHS]
-    cells.append(_gap_cell(paired_gaps(means, "per_rank", "same").iloc[0]))
-    rows.append(["`per_rank` − `same`, points", *cells, int(gaps["seeds"].min())])
+    for column, split in (("accuracy", "test"), ("val_accuracy", "validation")):
+        run_means = table.groupby(["method", "seed"])[column].mean().reset_index().assign(width=0)
+        gaps = paired_gaps(table, "per_rank", "same", column).set_index("width")
+        cells = [_gap_cell(gaps.loc[w]) for w in DDP_CUT_WIDTHS]
+        cells.append(_gap_cell(paired_gaps(run_means, "per_rank", "same", column).iloc[0]))
+        rows.append([f"`per_rank` − `same`, points, {split}", *cells, int(gaps["seeds"].min())])
     header = ["cuts (2 processes), test %", *(f"width {w}" for w in DDP_CUT_WIDTHS),
               "every width", "seeds"]  # fmt: skip
     return markdown(header, rows)
@@ -106,3 +109,7 @@ def mnist_ddp_cuts(results: Path) -> str:
 def _gap_cell(gap: pd.Series) -> str:
     text = signed_points(gap["mean"], gap["se"])
     return f"**{text}**" if gap["significant"] else text
+
+
+def mnist_ddp_cuts_cost(results: Path) -> str:
+    return runs_cost(results / "mnist" / "ddp_cuts_runs.json", "ddp-cuts-mnist")
