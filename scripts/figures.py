@@ -49,7 +49,8 @@ def main(results: Path) -> None:
     if len(liif) > 1:  # the LIIF runs committed, on the dataset they share
         bicubic = results / "liif" / "bicubic.csv"
         print(compare_runs(liif, "Set5", results / "liif" / "structural_vs_plain.png", bicubic))
-    for runs in sorted([*results.rglob("seeds.csv"), *results.rglob("trials.csv")]):  # aggregates
+    aggregates = ("seeds.csv", "trials.csv", "ddp_cuts.csv")  # scripts/aggregate.py's tables
+    for runs in sorted(p for name in aggregates for p in results.rglob(name)):
         figure = aggregate_figure(pd.read_csv(runs), runs.with_suffix(".png"))
         if figure is not None:
             print(figure)

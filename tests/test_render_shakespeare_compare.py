@@ -6,6 +6,7 @@ import pandas as pd
 from structural_dropout.lab.reports.render.shakespeare_compare import (
     WIDTHS,
     best_ours,
+    seconds_per_seed,
     shakespeare_compare_compute,
     shakespeare_targets,
 )
@@ -81,3 +82,9 @@ def test_equal_compute_runs_sit_beside_their_equal_step_runs(tmp_path):
     assert "3,000 steps" in lines[0] and "equal compute" in lines[1]
     assert lines[0].endswith("| 1.635 ± 0.002 | 280 s |")  # width 512: 1.625 + 0.01
     assert lines[1].endswith("| 1.675 ± 0.002 | 100 s |")  # 1.625 + 0.05
+
+
+def test_a_methods_training_time_is_its_median_over_seeds():
+    rows = [{"seed": seed, "width": w, "train_seconds": seconds}
+            for seed, seconds in ((1, 500.0), (2, 100.0), (3, 120.0)) for w in (8, 16)]  # fmt: skip
+    assert seconds_per_seed(pd.DataFrame(rows)) == 120.0  # not seed 1's slow 500 s, nor a mean
