@@ -56,7 +56,8 @@ def main(results: Path) -> None:
             print(figure)
     for table in sorted((results / "compare").glob("*.csv")):  # the method comparisons
         frame = pd.read_csv(table)
-        if {"method", "width", "params", "accuracy"} <= set(frame.columns):  # not tuning, gaps
+        metric = {"accuracy", "loss"} & set(frame.columns)  # MNIST, LeNet-5; the GPT's loss
+        if {"method", "width", "params"} <= set(frame.columns) and metric:  # not tuning, gaps
             print(methods_figure(frame, table.with_suffix(".png")))
     latency = {name: results / "bench" / f"{name}.csv" for name in ("widths", "pruned")}
     lenet5 = results / "compare" / "lenet5.csv"
