@@ -13,6 +13,7 @@ from structural_dropout.lab.logs import one_line_errors
 from structural_dropout.lab.reports.compare import methods_figure
 from structural_dropout.lab.reports.latency import latency_figure
 from structural_dropout.lab.reports.plots import aggregate_figure, compare_sweeps, sweep_figures
+from structural_dropout.lab.sweep import METRICS
 
 
 @one_line_errors
@@ -56,8 +57,8 @@ def main(results: Path) -> None:
             print(figure)
     for table in sorted((results / "compare").glob("*.csv")):  # the method comparisons
         frame = pd.read_csv(table)
-        metric = {"accuracy", "loss"} & set(frame.columns)  # MNIST, LeNet-5; the GPT's loss
-        if {"method", "width", "params"} <= set(frame.columns) and metric:  # not tuning, gaps
+        scored = METRICS.keys() & set(frame.columns)  # accuracy (MNIST, LeNet-5), loss (GPT)
+        if {"method", "width", "params"} <= set(frame.columns) and scored:  # not tuning, gaps
             print(methods_figure(frame, table.with_suffix(".png")))
     latency = {name: results / "bench" / f"{name}.csv" for name in ("widths", "pruned")}
     lenet5 = results / "compare" / "lenet5.csv"

@@ -89,17 +89,17 @@ def mnist_ddp_cuts(results: Path) -> str:
     """
     table = pd.read_csv(results / "mnist" / "ddp_cuts.csv").rename(columns={"cuts": "method"})
     # each run's mean over every width, as one pseudo-width (0) that paired_gaps can pair
-    means = table.groupby(["method", "seed"])["accuracy"].mean().reset_index().assign(width=0)
+    scores = ["accuracy", "val_accuracy"]
+    means = table.groupby(["method", "seed"])[scores].mean().reset_index().assign(width=0)
     rows = []
     for mode, group in table.groupby("method"):
         cells = [mean_std(group.loc[group["width"] == w, "accuracy"]) for w in DDP_CUT_WIDTHS]
         over = mean_std(means.loc[means["method"] == mode, "accuracy"])
         rows.append([f"`{mode}`", *cells, over, group["seed"].nunique()])
     for column, split in (("accuracy", "test"), ("val_accuracy", "validation")):
-        run_means = table.groupby(["method", "seed"])[column].mean().reset_index().assign(width=0)
         gaps = paired_gaps(table, "per_rank", "same", column).set_index("width")
         cells = [_gap_cell(gaps.loc[w]) for w in DDP_CUT_WIDTHS]
-        cells.append(_gap_cell(paired_gaps(run_means, "per_rank", "same", column).iloc[0]))
+        cells.append(_gap_cell(paired_gaps(means, "per_rank", "same", column).iloc[0]))
         rows.append([f"`per_rank` − `same`, points, {split}", *cells, int(gaps["seeds"].min())])
     header = ["cuts (2 processes), test %", *(f"width {w}" for w in DDP_CUT_WIDTHS),
               "every width", "seeds"]  # fmt: skip
