@@ -77,7 +77,15 @@ from .shakespeare import (
     shakespeare_summary,
     shakespeare_widths,
 )
-from .shakespeare_compare import shakespeare_tuning_cost, shakespeare_tuning_trials
+from .shakespeare_compare import (
+    shakespeare_compare_compute,
+    shakespeare_compare_cost,
+    shakespeare_compare_headline,
+    shakespeare_compare_methods,
+    shakespeare_targets,
+    shakespeare_tuning_cost,
+    shakespeare_tuning_trials,
+)
 
 BLOCK = re.compile(r"(<!-- table: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /table -->)", re.S)
 
@@ -111,6 +119,11 @@ TABLES: dict[str, Callable[[Path], str]] = {
         shakespeare_export,
         shakespeare_tuning_trials,
         shakespeare_tuning_cost,
+        shakespeare_compare_cost,
+        shakespeare_targets,
+        shakespeare_compare_headline,
+        shakespeare_compare_methods,
+        shakespeare_compare_compute,
         pointnet_widths,
         pointnet_facts,
         pointnet_trials,

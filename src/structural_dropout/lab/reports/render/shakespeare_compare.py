@@ -4,6 +4,7 @@ measured, equal steps against equal compute, and what the runs cost."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -37,19 +38,32 @@ def signed_nats(mean: float, se: float | None = None) -> str:
     return text if se is None or pd.isna(se) else f"{text} ± {se:.3f}"
 
 
-def seconds_per_seed(group: pd.DataFrame) -> float:
-    """A method's training time for one seed: the median over its seeds (robust to one run
-    slowed by other work on the machine)."""
-    return float(group.groupby("seed")["train_seconds"].first().median())
+def seconds_per_seed(results: Path) -> dict[str, float]:
+    """Each method's training time for one seed, all its runs (the GPTs trained alone: one per
+    granularity), the median over its seeds (robust to one run slowed by other work on the
+    machine), from ``shakespeare_runs.json``: a run's part (its sweep folder) is its method.
+    The comparison CSV holds only the mean over seeds."""
+    runs = pd.DataFrame(json.loads((results / "compare" / "shakespeare_runs.json").read_text()))
+    part = runs["run"].str.split("/").str[0]
+    per_seed = runs.groupby([part, runs["seed"]])["train_seconds"].sum()
+    return per_seed.groupby(level=0).median().to_dict()
 
 
-def best_ours(table: pd.DataFrame) -> str:
-    """Of this library's one-run methods (at equal steps), the one with the lowest mean
-    validation loss over MatFormer's granularities and the full width: chosen on validation."""
+def _seconds(seconds: dict[str, float], method: str) -> float:
+    if method not in seconds:
+        raise ValueError(f"shakespeare_runs.json has no runs of {method!r}: keep its runs first")
+    return seconds[method]
+
+
+def best_ours(table: pd.DataFrame, budget: str = "") -> str:
+    """Of this library's one-run methods at one budget (``budget``: "" for 3,000 steps,
+    ``EQUAL_COMPUTE`` for plain training's compute), the one with the lowest mean validation
+    loss over MatFormer's granularities and the full width: chosen on validation."""
     widths = [*GRANULARITIES, int(table["width"].max())]
-    ours = table[table["method"].isin(OURS) & table["width"].isin(widths)]
+    names = [method + budget for method in OURS]
+    ours = table[table["method"].isin(names) & table["width"].isin(widths)]
     if ours.empty:
-        raise ValueError(f"the comparison has none of {OURS} at widths {widths}")
+        raise ValueError(f"the comparison has none of {names} at widths {widths}")
     return str(ours.groupby("method")["val_loss"].mean().idxmin())
 
 
@@ -59,47 +73,76 @@ def shakespeare_compare_methods(results: Path) -> str:
     training's)."""
     table = _table(results)
     params = table[table["method"] == "none"].groupby("width")["params"].first()
-    plain = seconds_per_seed(table[table["method"] == "none"])
+    seconds = seconds_per_seed(results)
+    plain = _seconds(seconds, "none")
     rows = [["parameters", *(count(params[w]) for w in WIDTHS), "", ""]]
     for method, group in table.groupby("method", sort=False):
         at = {w: group.loc[group["width"] == w, "loss"] for w in WIDTHS}
-        seconds = seconds_per_seed(group)
-        cost = f"{seconds:.0f} s ({seconds / plain:.2f}×)"
+        took = _seconds(seconds, method)
+        cost = f"{took:.0f} s ({took / plain:.2f}×)"
         cells = ["" if at[w].empty else loss_pm(at[w]) for w in WIDTHS]
         rows.append([f"`{method}`", *cells, cost, group["seed"].nunique()])
     header = ["test loss, nats", *(f"width {w}" for w in WIDTHS), "training (× plain)", "seeds"]
     return markdown(header, rows)
 
 
-def shakespeare_targets(results: Path) -> str:
-    """Issue #19's targets for this library's best one-run method on validation, each against
-    its goal, paired by seed: full width against plain training (validation and test); each
-    MatFormer granularity against a GPT trained at that width alone; the widths between them
-    against MatFormer's rule (better: below zero, beyond twice its standard error)."""
-    table = _table(results)
-    method = best_ours(table)
-
-    def row(label: str, gap: pd.Series, goal: str, met: bool) -> list[str]:
-        return [label, signed_nats(gap["mean"], gap["se"]), goal, "met" if met else "**missed**"]
-
+def target_gaps(table: pd.DataFrame, budget: str) -> tuple[str, list[tuple]]:
+    """Issue #19's targets at one budget ("" or ``EQUAL_COMPUTE``) for this library's best
+    one-run method there on validation: that method and, per target, ``(label, width, gap, goal,
+    met)``, the gap paired by seed (a row of ``paired_gaps``): the full width against plain
+    training (validation, then test), each MatFormer granularity against a GPT trained at that
+    width alone, each width between them against MatFormer's rule at the same budget (better:
+    below zero, beyond twice its standard error)."""
+    method = best_ours(table, budget)
     full = int(table["width"].max())
-    rows = []
+    targets = []
     for column, split in (("val_loss", "validation"), ("loss", "test")):
         gap = paired_gaps(table, method, "none", column).set_index("width").loc[full]
-        rows.append(row(f"`{method}` − plain training, full width, {split}", gap,
+        targets.append((f"− plain training, full width, {split}", full, gap,
                         f"≤ +{FULL_GOAL}", gap["mean"] <= FULL_GOAL))  # fmt: skip
     alone = paired_gaps(table, method, "independent").set_index("width")
     for width in GRANULARITIES:
         gap = alone.loc[width]
-        rows.append(row(f"width {width} − trained alone at {width}, test", gap,
+        targets.append((f"width {width} − trained alone at {width}, test", width, gap,
                         f"≤ +{GRANULARITY_GOAL}", gap["mean"] <= GRANULARITY_GOAL))  # fmt: skip
-    matformer = paired_gaps(table, method, "matformer").set_index("width")
+    matformer = paired_gaps(table, method, "matformer" + budget).set_index("width")
     for width in BETWEEN:
         gap = matformer.loc[width]
-        rows.append(row(f"width {width} − MatFormer's rule, test", gap, "< 0, beyond 2 SE",
-                        gap["mean"] < 0 and bool(gap["significant"])))  # fmt: skip
+        better = gap["mean"] < 0 and bool(gap["significant"])
+        targets.append((f"width {width} − `matformer{budget}`, test", width, gap,
+                        "< 0, beyond 2 SE", better))  # fmt: skip
+    return method, targets
+
+
+def shakespeare_targets(results: Path) -> str:
+    """Issue #19's targets at each budget (3,000 steps; plain training's compute), each against
+    its goal (``target_gaps``)."""
+    table = _table(results)
+    rows = []
+    for budget in ("", EQUAL_COMPUTE):
+        method, targets = target_gaps(table, budget)
+        for label, _, gap, goal, met in targets:
+            rows.append([f"`{method}` {label}", signed_nats(gap["mean"], gap["se"]), goal,
+                         "met" if met else "**missed**"])  # fmt: skip
     header = ["target (`compare/shakespeare.csv`, nats, paired by seed)", "measured", "goal",
               "result"]  # fmt: skip
+    return markdown(header, rows)
+
+
+def shakespeare_compare_headline(results: Path) -> str:
+    """The targets in two rows, one per budget: at each width the test-loss gap (nats, paired
+    by seed) of the best one-run method there to its reference, marked met or missed."""
+    table = _table(results)
+    widths = sorted([*GRANULARITIES, *BETWEEN, int(table["width"].max())])
+    rows = []
+    for budget in ("", EQUAL_COMPUTE):
+        method, targets = target_gaps(table, budget)
+        test = {width: (gap, met) for label, width, gap, _, met in targets if "test" in label}
+        cells = [f"{signed_nats(test[w][0]['mean'], test[w][0]['se'])} {'✓' if test[w][1] else '✗'}"
+                 for w in widths]  # fmt: skip
+        rows.append([f"`{method}`", *cells])
+    reference = {w: "alone" for w in GRANULARITIES} | {w: "MatFormer" for w in BETWEEN}
+    header = ["test loss gap, nats", *(f"w {w} − {reference.get(w, 'plain')}" for w in widths)]
     return markdown(header, rows)
 
 
@@ -109,6 +152,7 @@ def shakespeare_compare_compute(results: Path) -> str:
     training time each took per seed."""
     table = _table(results)
     widths = [64, 128, 256, 512]
+    seconds = seconds_per_seed(results)
     rows = []
     for method in ("none", "structural", "sandwich", "matformer"):
         for name in (method, method + EQUAL_COMPUTE):
@@ -119,7 +163,7 @@ def shakespeare_compare_compute(results: Path) -> str:
             at = {w: group.loc[group["width"] == w, "loss"] for w in widths}
             rows.append([f"`{method}`", budget,
                          *("" if at[w].empty else loss_pm(at[w]) for w in widths),
-                         f"{seconds_per_seed(group):.0f} s"])  # fmt: skip
+                         f"{_seconds(seconds, name):.0f} s"])  # fmt: skip
     header = ["method", "budget", *(f"width {w}" for w in widths), "training per seed"]
     return markdown(header, rows)
 
