@@ -88,9 +88,9 @@ def shakespeare_compare_methods(results: Path) -> str:
 
 def target_gaps(table: pd.DataFrame, budget: str) -> tuple[str, list[tuple]]:
     """Issue #19's targets at one budget ("" or ``EQUAL_COMPUTE``) for this library's best
-    one-run method there on validation: that method and, per target, ``(label, width, gap, goal,
-    met)``, the gap paired by seed (a row of ``paired_gaps``): the full width against plain
-    training (validation, then test), each MatFormer granularity against a GPT trained at that
+    one-run method there on validation: that method and, per target, ``(label, split, width,
+    gap, goal, met)``, the gap paired by seed (a row of ``paired_gaps``): the full width against
+    plain training (validation, then test), each MatFormer granularity against a GPT trained at that
     width alone, each width between them against MatFormer's rule at the same budget (better:
     below zero, beyond twice its standard error)."""
     method = best_ours(table, budget)
@@ -98,18 +98,18 @@ def target_gaps(table: pd.DataFrame, budget: str) -> tuple[str, list[tuple]]:
     targets = []
     for column, split in (("val_loss", "validation"), ("loss", "test")):
         gap = paired_gaps(table, method, "none", column).set_index("width").loc[full]
-        targets.append((f"− plain training, full width, {split}", full, gap,
+        targets.append((f"− plain training, full width, {split}", split, full, gap,
                         f"≤ +{FULL_GOAL}", gap["mean"] <= FULL_GOAL))  # fmt: skip
     alone = paired_gaps(table, method, "independent").set_index("width")
     for width in GRANULARITIES:
         gap = alone.loc[width]
-        targets.append((f"width {width} − trained alone at {width}, test", width, gap,
+        targets.append((f"width {width} − trained alone at {width}, test", "test", width, gap,
                         f"≤ +{GRANULARITY_GOAL}", gap["mean"] <= GRANULARITY_GOAL))  # fmt: skip
     matformer = paired_gaps(table, method, "matformer" + budget).set_index("width")
     for width in BETWEEN:
         gap = matformer.loc[width]
         better = gap["mean"] < 0 and bool(gap["significant"])
-        targets.append((f"width {width} − `matformer{budget}`, test", width, gap,
+        targets.append((f"width {width} − `matformer{budget}`, test", "test", width, gap,
                         "< 0, beyond 2 SE", better))  # fmt: skip
     return method, targets
 
@@ -121,7 +121,7 @@ def shakespeare_targets(results: Path) -> str:
     rows = []
     for budget in ("", EQUAL_COMPUTE):
         method, targets = target_gaps(table, budget)
-        for label, _, gap, goal, met in targets:
+        for label, _, _, gap, goal, met in targets:
             rows.append([f"`{method}` {label}", signed_nats(gap["mean"], gap["se"]), goal,
                          "met" if met else "**missed**"])  # fmt: skip
     header = ["target (`compare/shakespeare.csv`, nats, paired by seed)", "measured", "goal",
@@ -137,7 +137,7 @@ def shakespeare_compare_headline(results: Path) -> str:
     rows = []
     for budget in ("", EQUAL_COMPUTE):
         method, targets = target_gaps(table, budget)
-        test = {width: (gap, met) for label, width, gap, _, met in targets if "test" in label}
+        test = {width: (gap, met) for _, split, width, gap, _, met in targets if split == "test"}
         cells = [f"{signed_nats(test[w][0]['mean'], test[w][0]['se'])} {'✓' if test[w][1] else '✗'}"
                  for w in widths]  # fmt: skip
         rows.append([f"`{method}`", *cells])
